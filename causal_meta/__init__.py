@@ -1,0 +1,10 @@
+"""causal_meta: sequence models that act without deluding themselves.
+
+Braided rollouts, factual and counterfactual teaching, and the exact Bayes-optimal oracle
+(Ortega et al., "Shaking the foundations", and companions). See README.md.
+"""
+
+from causal_meta import oracle, rollout, tasks
+
+__version__ = "0.1.0"
+__all__ = ["oracle", "rollout", "tasks"]

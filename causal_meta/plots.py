@@ -1,0 +1,71 @@
+"""Figures (matplotlib, Agg backend: works headless and in batch jobs)."""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def action_raster(path: str, rows: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                  num_actions: int, title: str = "") -> str:
+  """[O] Remark 11's table as a picture: for each named policy, episodes of actions and rewards.
+
+  rows: name -> (actions int [E, T], rewards [E, T]); actions are drawn 1-indexed as in the paper.
+  """
+  names = list(rows)
+  episodes = max(len(rows[n][0]) for n in names)
+  horizon = max(rows[n][0].shape[1] for n in names)
+  fig, axes = plt.subplots(len(names), 1, figsize=(0.36 * horizon + 2.2, 0.75 * episodes *
+                                                  len(names) + 0.9), squeeze=False)
+  cmap = plt.get_cmap("tab10", num_actions)
+  for ax, name in zip(axes[:, 0], names):
+    actions, rewards = (np.asarray(x) for x in rows[name])
+    ax.imshow(actions, cmap=cmap, vmin=-0.5, vmax=num_actions - 0.5, aspect="auto")
+    for e in range(actions.shape[0]):
+      for t in range(actions.shape[1]):
+        ax.text(t, e, f"{actions[e, t] + 1}", ha="center", va="center", fontsize=8,
+                color="white", fontweight="bold" if rewards[e, t] > 0 else "normal")
+        if rewards[e, t] > 0:
+          ax.plot(t, e + 0.38, marker="^", color="black", markersize=3)
+    ax.set_yticks(range(actions.shape[0]), [f"ep {e + 1}" for e in range(actions.shape[0])])
+    ax.set_xticks(range(actions.shape[1]), [str(t + 1) for t in range(actions.shape[1])],
+                  fontsize=7)
+    ax.set_title(f"{name}  (digit = arm pulled, bold with ▲ = reward 1)", fontsize=9)
+  axes[-1, 0].set_xlabel("step t")
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  return _save(fig, path)
+
+
+def curves(path: str, series: Mapping[str, Sequence[float]], xlabel: str, ylabel: str,
+           title: str = "", logy: bool = False, x: Sequence[float] | None = None) -> str:
+  """Line plot of named series (e.g. best-action rate over t, KL over env steps)."""
+  fig, ax = plt.subplots(figsize=(6, 3.6))
+  for name, ys in series.items():
+    ys = np.asarray(ys)
+    xs = np.arange(1, len(ys) + 1) if x is None else np.asarray(x)
+    ax.plot(xs, ys, label=name, marker="." if len(ys) < 60 else None)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  if logy:
+    ax.set_yscale("log")
+  if title:
+    ax.set_title(title, fontsize=10)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  return _save(fig, path)
+
+
+def _save(fig, path: str) -> str:
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path

@@ -1,0 +1,157 @@
+"""The braided-rollout engine ([O] §4.1, Fig. 4; SPEC §4).
+
+Per episode θ ~ Q. At each step the policy proposes action logits and samples its action (plain
+data: no gradient flows through it); the expert, who sees θ, samples what it would have done;
+one of the two actions is taken (its author recorded); the task answers the taken action. The
+result is a `Trajectory` of plain arrays that a learner replays in one teacher-forced pass.
+
+Who acts is set by `expert_prob`, the per-step probability that the expert's action is taken:
+  counterfactual = 0 (the agent acts; the expert's action is the teaching target),
+  demonstration  = 1 (the expert acts: naive conditioning / behaviour cloning),
+  mixed          = p ([O] Remark 15),
+and deployment is a counterfactual rollout whose targets are ignored.
+
+A policy is three pure per-episode functions (`Policy`); the engine vmaps them over the batch
+and scans over time, so a neural agent, the exact oracle and a random policy run the same code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from causal_meta.tasks.base import Task
+
+Array = jax.Array
+Carry = Any
+
+TEACHING_MODES = ("counterfactual", "demonstration", "mixed")
+
+
+class Policy(NamedTuple):
+  """One episode's acting interface (all pure; the engine vmaps over the batch).
+
+  initial_carry: () -> carry, the memory before the first action.
+  action_logits: carry -> float [A], logits of the next action.
+  observe: (carry, action int [], intervened bool [], observation int []) -> carry.
+  """
+  initial_carry: Callable[[], Carry]
+  action_logits: Callable[[Carry], Array]
+  observe: Callable[[Carry, Array, Array, Array], Carry]
+
+
+class Trajectory(NamedTuple):
+  """A batch of braided rollouts. B episodes, T steps.
+
+  theta: int32 [B]              the latent of each episode.
+  actions: int32 [B, T]         the actions taken.
+  expert_actions: int32 [B, T]  what the expert would have done (the counterfactual target).
+  observations: int32 [B, T]    the task's answers to the actions taken.
+  intervened: bool [B, T]       author of the taken action: True = agent (do(a)), False = expert.
+  mask: bool [B, T]             the step happened (the task was not done before it).
+  done: bool [B, T]             the task is done after the step (e.g. the padlock opened).
+  rewards: float32 [B, T]       r(o_t), 0 where masked.
+  best_actions: int32 [B, T]    the expert's most likely action under θ (for best-action rates).
+  """
+  theta: Array
+  actions: Array
+  expert_actions: Array
+  observations: Array
+  intervened: Array
+  mask: Array
+  done: Array
+  rewards: Array
+  best_actions: Array
+
+
+def expert_prob_for(mode: str, mixed_prob: float = 0.5) -> float:
+  """The per-step probability that the expert acts, for a teaching mode."""
+  if mode == "counterfactual":
+    return 0.0
+  if mode == "demonstration":
+    return 1.0
+  if mode == "mixed":
+    return mixed_prob
+  raise ValueError(f"unknown teaching mode {mode!r}; allowed: {', '.join(TEACHING_MODES)}")
+
+
+def episode(task: Task, policy: Policy, key: Array, theta: Array,
+            expert_prob: float | Array = 0.0) -> Trajectory:
+  """One braided episode with latent θ (no batch axis). See `braid`."""
+  def step(carry, t):
+    policy_carry, state = carry
+    k_agent, k_expert, k_author, k_obs = jax.random.split(jax.random.fold_in(key, t), 4)
+    agent_action = jax.random.categorical(k_agent, policy.action_logits(policy_carry))
+    agent_action = jax.lax.stop_gradient(agent_action).astype(jnp.int32)
+    expert_logits = task.expert_logits(theta, state)
+    expert_action = jax.random.categorical(k_expert, expert_logits).astype(jnp.int32)
+    by_expert = jax.random.uniform(k_author) < expert_prob
+    action = jnp.where(by_expert, expert_action, agent_action)
+    obs = jax.random.categorical(k_obs, task.observation_logits(theta, state, action))
+    obs = obs.astype(jnp.int32)
+    active = jnp.logical_not(task.done(state))
+    intervened = jnp.logical_not(by_expert)
+    policy_carry = policy.observe(policy_carry, action, intervened, obs)
+    next_state = jnp.where(active, task.next_state(state, action, obs), state)
+    out = (action, expert_action, obs, intervened, active, task.done(next_state),
+           jnp.where(active, task.reward(obs), 0.0), task.best_action(theta, state))
+    return (policy_carry, next_state), out
+
+  init = (policy.initial_carry(), task.initial_state())
+  _, out = jax.lax.scan(step, init, jnp.arange(task.horizon))
+  return Trajectory(theta, *out)
+
+
+def braid(task: Task, policy: Policy, key: Array, batch_size: int,
+          expert_prob: float | Array = 0.0, theta: Array | None = None) -> Trajectory:
+  """B braided episodes, θ drawn from the prior (or given: int [B]).
+
+  Jittable with `task`, `policy` (closures) and `batch_size` static. Returns a Trajectory with
+  [B, T] fields.
+  """
+  k_theta, k_run = jax.random.split(key)
+  if theta is None:
+    theta = jax.vmap(task.sample_latent)(jax.random.split(k_theta, batch_size))
+  chex.assert_shape(theta, (batch_size,))
+  keys = jax.random.split(k_run, batch_size)
+  traj = jax.vmap(episode, (None, None, 0, 0, None))(task, policy, keys, theta, expert_prob)
+  chex.assert_shape(traj.actions, (batch_size, task.horizon))
+  return traj
+
+
+def uniform_policy(task: Task) -> Policy:
+  """Acts uniformly at random: a reference and a test fixture."""
+  return Policy(initial_carry=lambda: jnp.zeros(()),
+                action_logits=lambda c: jnp.zeros((task.num_actions,)),
+                observe=lambda c, a, i, o: c)
+
+
+def mean_over_mask(x: Array, mask: Array) -> Array:
+  """Σ x·mask / Σ mask (0 when the mask is empty)."""
+  mask = mask.astype(jnp.float32)
+  return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def policy_stats(traj: Trajectory, last_steps: int = 5) -> dict[str, Array]:
+  """Reward and best-action statistics of a batch of rollouts.
+
+  mean_reward: the mean over episodes of the summed reward, divided by the horizon (reward
+    per step; for a bandit the win rate).
+  best_action_rate: fraction of the last `last_steps` steps (unmasked ones) whose action is the
+    best action.
+  best_action_by_step: [T] the same fraction at each step.
+  success_rate: fraction of episodes that reached done (e.g. the padlock opened).
+  """
+  horizon = traj.actions.shape[1]
+  hit = (traj.actions == traj.best_actions).astype(jnp.float32)
+  mask = traj.mask.astype(jnp.float32)
+  tail = jnp.arange(horizon) >= horizon - last_steps
+  return dict(
+      mean_reward=jnp.mean(jnp.sum(traj.rewards, 1)) / horizon,
+      best_action_rate=mean_over_mask(hit, mask * tail),
+      best_action_by_step=jnp.sum(hit * mask, 0) / jnp.maximum(jnp.sum(mask, 0), 1.0),
+      success_rate=jnp.mean(jnp.any(traj.done, 1).astype(jnp.float32)),
+  )

@@ -1,0 +1,19 @@
+"""The README's main job: `python -m launch.demo --workdir=runs/demo`."""
+
+from absl import app, flags
+
+flags.DEFINE_string("workdir", "runs/demo", "Where results.json and figures/ go.")
+flags.DEFINE_integer("episodes", 100_000, "Episodes per oracle policy.")
+flags.DEFINE_integer("seed", 0, "PRNG seed.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from causal_meta import demo
+  demo.run(FLAGS.workdir, FLAGS.episodes, FLAGS.seed)
+
+
+if __name__ == "__main__":
+  app.run(main)
