@@ -5,6 +5,7 @@ Braided rollouts, factual and counterfactual teaching, and the exact Bayes-optim
 """
 
 from causal_meta import oracle, rollout, tasks
+from causal_meta.train import train_and_evaluate
 
 __version__ = "0.1.0"
-__all__ = ["oracle", "rollout", "tasks"]
+__all__ = ["oracle", "rollout", "tasks", "train_and_evaluate"]

@@ -1,8 +1,10 @@
-"""The main job: [O] Remark 11 on the paper's bandit.
+"""The main job: [O] Remark 11 on the paper's bandit, learned agents beside the exact oracles.
 
-Deploys the interventional oracle (Thompson sampling) and the conditional oracle (the deluded
-imitator), prints their reward and best-arm rate, and draws the Remark-11 raster (three 20-step
-episodes each, arm 1 best) and the best-arm rate over t. Results in `workdir/results.json`.
+Trains an LSTM with counterfactual teaching and one with demonstrations (naive conditioning),
+deploys both, and prints their KL to the two oracles, reward and best-arm rate beside the
+interventional oracle (Thompson sampling) and the conditional oracle (the deluded imitator).
+Draws the Remark-11 raster (three 20-step episodes per agent, arm 1 best) and the best-arm
+rate over t. Results in `workdir/results.json`, one run directory per agent.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import os
 import jax
 import numpy as np
 
-from causal_meta import oracle, plots, tasks
+from causal_meta import config as config_lib
+from causal_meta import oracle, plots, rollout, tasks, train
 
 
-def oracle_rows(task, key, episodes: int) -> dict[str, dict]:
-  """Reward and best-action statistics of both oracle policies on `episodes` episodes."""
+def _oracle_rows(task, key, episodes: int) -> dict[str, dict]:
   rows = {}
   for name, causal in (("interventional oracle", True), ("conditional oracle", False)):
     _, stats = oracle.run_policy(task, key, episodes, causal)
@@ -26,36 +28,61 @@ def oracle_rows(task, key, episodes: int) -> dict[str, dict]:
 
 
 def format_table(rows: dict[str, dict]) -> str:
-  lines = [f"| {'policy':<28} | mean reward | best-arm rate (last 5) |",
-           f"|{'-' * 30}|-------------|------------------------|"]
+  """Markdown table; KL columns are blank for the oracles themselves."""
+  def f(r, k):
+    return f"{r[k]:.4f}" if k in r else "—"
+  lines = ["| policy | KL(int ‖ agent) | KL(cond ‖ agent) | mean reward | best-arm rate |",
+           "|---|---|---|---|---|"]
   for name, r in rows.items():
-    lines.append(f"| {name:<28} | {r['mean_reward']:11.4f} | {r['best_action_rate']:22.4f} |")
+    lines.append(f"| {name} | {f(r, 'kl_action_interventional')} | "
+                 f"{f(r, 'kl_action_conditional')} | {r['mean_reward']:.4f} | "
+                 f"{r['best_action_rate']:.4f} |")
   return "\n".join(lines)
 
 
-def run(workdir: str, episodes: int = 100_000, seed: int = 0) -> dict:
+def run(workdir: str, episodes: int = 100_000, seed: int = 0, num_updates: int | None = None,
+        verbose: bool = True) -> dict:
   task = tasks.make("bandit")
   key = jax.random.PRNGKey(seed)
-  rows = oracle_rows(task, key, episodes)
-  print(f"[O] Remark 11 bandit ({task.num_actions} arms, horizon {task.horizon}), "
-        f"{episodes} episodes each, θ ~ uniform:")
+  rows, raster, agent_runs = {}, {}, {}
+  for teaching, label in (("counterfactual", "LSTM, counterfactual teaching"),
+                          ("demonstration", "LSTM, demonstrations (naive)")):
+    config = config_lib.default()
+    config.seed, config.teaching = seed, teaching
+    if num_updates:
+      config.num_updates = config.log_every = num_updates
+      config.updates_per_call = min(config.updates_per_call, num_updates)
+    if verbose:
+      print(f"== training: {label}", flush=True)
+    result = train.train_and_evaluate(config, os.path.join(workdir, teaching), verbose)
+    rows[label] = {k: result[k] for k in ("kl_action_interventional", "kl_action_conditional",
+                                          "mean_reward", "best_action_rate")}
+    agent_runs[label] = {k: v for k, v in result.items() if k not in ("params", "history")}
+    # Three episodes with the best arm labelled 1 (θ = 0), as in the paper's table.
+    _, agent = config_lib.validate(config)
+    traj = rollout.braid(task, agent.policy(result["params"]), jax.random.fold_in(key, 1), 3,
+                         0.0, theta=np.zeros(3, np.int32))
+    raster[label] = (np.asarray(traj.actions), np.asarray(traj.rewards))
+  oracle_rows = _oracle_rows(task, key, episodes)
+  rows.update({k: {m: v[m] for m in ("mean_reward", "best_action_rate")}
+               for k, v in oracle_rows.items()})
+
+  print(f"\n[O] Remark 11 bandit ({task.num_actions} arms, horizon {task.horizon}). Agents: "
+        f"{config.eval_episodes} deployment episodes; oracles: {episodes} episodes. "
+        "KL in nats/step on the agent's own rollouts; best-arm rate over the last 5 steps.")
   print(format_table(rows))
 
-  # Three episodes each with the best arm labelled 1 (θ = 0), as in the paper's table.
-  raster = {}
-  theta = np.zeros(3, np.int32)
-  for name, causal in (("conditioning (deluded)", False), ("intervening", True)):
-    traj, _ = oracle.run_policy(task, jax.random.fold_in(key, 1), 3, causal, theta)
-    raster[name] = (np.asarray(traj.actions), np.asarray(traj.rewards))
-  os.makedirs(os.path.join(workdir, "figures"), exist_ok=True)
+  fig_dir = os.path.join(workdir, "figures")
   figs = [
-      plots.action_raster(os.path.join(workdir, "figures", "remark11_raster.png"), raster,
-                          task.num_actions, "Oracle policies on the Remark-11 bandit"),
-      plots.curves(os.path.join(workdir, "figures", "best_arm_rate.png"),
-                   {n: r["best_action_by_step"] for n, r in rows.items()}, "step t",
-                   "P(best arm)", "Best-arm rate over t"),
+      plots.action_raster(os.path.join(fig_dir, "remark11_raster.png"), raster,
+                          task.num_actions, "Remark 11: three deployments each, arm 1 best"),
+      plots.curves(os.path.join(fig_dir, "best_arm_rate.png"),
+                   {**{n: r["curves"]["best_action_rate_by_step"]
+                       for n, r in agent_runs.items()},
+                    **{n: r["best_action_by_step"] for n, r in oracle_rows.items()}},
+                   "step t", "P(best arm)", "Best-arm rate over t"),
   ]
-  results = dict(task=task.summary(), episodes=episodes, policies=rows,
+  results = dict(task=task.summary(), oracle_episodes=episodes, table=rows, agents=agent_runs,
                  raster={n: {"actions": a.tolist(), "rewards": r.tolist()}
                          for n, (a, r) in raster.items()})
   with open(os.path.join(workdir, "results.json"), "w") as f:

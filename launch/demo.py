@@ -5,6 +5,7 @@ from absl import app, flags
 flags.DEFINE_string("workdir", "runs/demo", "Where results.json and figures/ go.")
 flags.DEFINE_integer("episodes", 100_000, "Episodes per oracle policy.")
 flags.DEFINE_integer("seed", 0, "PRNG seed.")
+flags.DEFINE_integer("num_updates", None, "Override the training length (default: config's).")
 FLAGS = flags.FLAGS
 
 
@@ -12,7 +13,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from causal_meta import demo
-  demo.run(FLAGS.workdir, FLAGS.episodes, FLAGS.seed)
+  demo.run(FLAGS.workdir, FLAGS.episodes, FLAGS.seed, FLAGS.num_updates)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,116 @@
+"""Agents behind one interface: act step by step, learn in one teacher-forced pass.
+
+`make(kind, task, **sizes)` returns an `Agent`, which wraps a flax module (`Recurrent` or
+`Transformer`) with the two faces that must agree:
+  policy(params) -> rollout.Policy   acting: one token at a time, recurrent carry or KV cache;
+  unroll(params, traj) -> logits     learning: one pass over the whole braided trajectory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from causal_meta import rollout
+from causal_meta.agents import tokens
+from causal_meta.agents.recurrent import Recurrent
+from causal_meta.agents.transformer import Transformer
+from causal_meta.tasks.base import Task
+
+KINDS = ("lstm", "gru", "transformer")
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+  """A module plus the task's sizes. Hashable, so it can be closed over in jitted code.
+
+  author_tokens: whether the agent reads who took each action (do(a) vs a, [O] Remark 14). A
+  model trained on demonstrations only ever saw expert actions; deployed, it reads its own
+  actions with the same symbol, which is exactly naive conditioning. So demonstration agents
+  are author-blind (every action gets the expert symbol) and the others author-aware.
+  """
+  module: nn.Module
+  num_actions: int
+  num_observations: int
+  horizon: int
+  author_tokens: bool = True
+
+  def _authors(self, intervened):
+    return jnp.logical_and(intervened, self.author_tokens)
+
+  def init(self, key: jax.Array) -> Any:
+    """Fresh parameters."""
+    example = jnp.zeros((2 * self.horizon,), jnp.int32)
+    return self.module.init(key, example)["params"]
+
+  def _step(self, params, carry, token):
+    return self.module.apply({"params": params}, carry, token, method="step")
+
+  def policy(self, params) -> rollout.Policy:
+    """Acting face for one episode: carry = (module carry, next-action logits [A])."""
+    A = self.num_actions
+
+    def initial_carry():
+      carry = self.module.apply({"params": params}, method="initial_carry")
+      carry, action_logits, _ = self._step(params, carry, jnp.asarray(tokens.BOS, jnp.int32))
+      return carry, action_logits
+
+    def observe(carry, action, intervened, observation):
+      carry, _ = carry
+      token = tokens.action_token(action, self._authors(intervened), A)
+      carry, _, _ = self._step(params, carry, token)
+      carry, action_logits, _ = self._step(params, carry,
+                                           tokens.observation_token(observation, A))
+      return carry, action_logits
+
+    return rollout.Policy(initial_carry, lambda carry: carry[1], observe)
+
+  def unroll(self, params, traj: rollout.Trajectory) -> tuple[jax.Array, jax.Array]:
+    """Learning face: (action logits [B, T, A], observation logits [B, T, O]).
+
+    action_logits[:, t] predicts a_t from (a_{<t}, o_{<t}); observation_logits[:, t] predicts
+    o_t from (a_{≤t}, o_{<t}).
+    """
+    B, T = traj.actions.shape
+    inputs = tokens.encode(traj.actions, self._authors(traj.intervened), traj.observations,
+                           self.num_actions)
+    action_logits, obs_logits = jax.vmap(
+        lambda x: self.module.apply({"params": params}, x))(inputs)
+    action_logits, obs_logits = action_logits[:, 0::2], obs_logits[:, 1::2]
+    chex.assert_shape(action_logits, (B, T, self.num_actions))
+    chex.assert_shape(obs_logits, (B, T, self.num_observations))
+    return action_logits, obs_logits
+
+
+def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: int = 2,
+         num_heads: int = 4, mlp_ratio: int = 4, author_tokens: bool = True) -> Agent:
+  """Builds an agent of `kind` ('lstm', 'gru' or 'transformer') for `task`'s alphabets.
+
+  Recurrent agents use `hidden`; the transformer uses `width`, `num_layers`, `num_heads`,
+  `mlp_ratio`. `author_tokens`: see `Agent`.
+  """
+  vocab = tokens.vocab_size(task.num_actions, task.num_observations)
+  sizes = dict(hidden=hidden, width=width, num_layers=num_layers, num_heads=num_heads,
+               mlp_ratio=mlp_ratio)
+  for name, value in sizes.items():
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      raise ValueError(f"agent: '{name}' must be a positive integer, got {value!r}")
+  if kind in ("lstm", "gru"):
+    module = Recurrent(vocab, task.num_actions, task.num_observations, hidden, cell=kind)
+  elif kind == "transformer":
+    if width % num_heads:
+      raise ValueError(f"agent: 'width' ({width}) must be divisible by 'num_heads' "
+                       f"({num_heads})")
+    # BOS + 2T tokens: the last observation token is consumed (and unused) while acting.
+    module = Transformer(vocab, task.num_actions, task.num_observations,
+                         max_len=2 * task.horizon + 1, width=width, num_layers=num_layers,
+                         num_heads=num_heads, mlp_ratio=mlp_ratio)
+  else:
+    raise ValueError(f"unknown agent kind {kind!r}; allowed: {', '.join(KINDS)}")
+  return Agent(module, task.num_actions, task.num_observations, task.horizon,
+               bool(author_tokens))

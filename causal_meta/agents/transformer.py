@@ -1,0 +1,104 @@
+"""A causal decoder-only transformer with a fixed-size KV cache for acting.
+
+Learning is one parallel causal pass over the token sequence; acting processes one token per
+call, writing its keys and values into a cache of `max_len` slots, so a step never recomputes
+the prefix and costs the same at every position.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+_MASKED = -1e30  # finite: a fully masked row can never produce NaN
+
+
+class Block(nn.Module):
+  """Pre-LayerNorm block: x + attn(LN(x)), then x + MLP(LN(x))."""
+  width: int
+  num_heads: int
+  mlp_ratio: int = 4
+
+  def setup(self):
+    head = self.width // self.num_heads
+    self.ln1, self.ln2 = nn.LayerNorm(), nn.LayerNorm()
+    self.qkv = nn.DenseGeneral((3, self.num_heads, head))
+    self.proj = nn.DenseGeneral(self.width, axis=(-2, -1))
+    self.fc1 = nn.Dense(self.mlp_ratio * self.width)
+    self.fc2 = nn.Dense(self.width)
+
+  def _attend(self, q, keys, values, mask):
+    """q [..., H, D], keys/values [S, H, D], mask [..., S] -> [..., width]."""
+    scores = jnp.einsum("...hd,shd->...hs", q, keys) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
+    scores = jnp.where(mask[..., None, :], scores, _MASKED)
+    out = jnp.einsum("...hs,shd->...hd", jax.nn.softmax(scores, -1), values)
+    return self.proj(out)
+
+  def _mlp(self, x):
+    return x + self.fc2(nn.gelu(self.fc1(self.ln2(x))))
+
+  def __call__(self, x):
+    """Full causal pass: x [L, width]."""
+    q, k, v = jnp.moveaxis(self.qkv(self.ln1(x)), -3, 0)  # each [L, H, D]
+    L = x.shape[0]
+    mask = jnp.arange(L)[None, :] <= jnp.arange(L)[:, None]
+    return self._mlp(x + self._attend(q, k, v, mask))
+
+  def step(self, x, cache_k, cache_v, pos):
+    """One position: x [width]; caches [max_len, H, D]; returns (y, cache_k, cache_v)."""
+    q, k, v = self.qkv(self.ln1(x))  # each [H, D]
+    cache_k = jax.lax.dynamic_update_index_in_dim(cache_k, k, pos, 0)
+    cache_v = jax.lax.dynamic_update_index_in_dim(cache_v, v, pos, 0)
+    mask = jnp.arange(cache_k.shape[0]) <= pos
+    return self._mlp(x + self._attend(q, cache_k, cache_v, mask)), cache_k, cache_v
+
+
+class Transformer(nn.Module):
+  """Token + learned position embeddings, `num_layers` blocks, final LN, two linear heads.
+
+  Carry for acting: (keys [layers, max_len, H, D], values [same], position int32 []).
+  """
+  vocab_size: int
+  num_actions: int
+  num_observations: int
+  max_len: int
+  width: int = 64
+  num_layers: int = 2
+  num_heads: int = 4
+  mlp_ratio: int = 4
+
+  def setup(self):
+    self.embed = nn.Embed(self.vocab_size, self.width)
+    self.pos_embed = self.param("pos_embed", nn.initializers.normal(0.02),
+                                (self.max_len, self.width))
+    self.blocks = [Block(self.width, self.num_heads, self.mlp_ratio)
+                   for _ in range(self.num_layers)]
+    self.ln_f = nn.LayerNorm()
+    self.head = nn.Dense(self.num_actions + self.num_observations)
+
+  def _heads(self, x):
+    out = self.head(self.ln_f(x))
+    return out[..., :self.num_actions], out[..., self.num_actions:]
+
+  def initial_carry(self):
+    shape = (self.num_layers, self.max_len, self.num_heads, self.width // self.num_heads)
+    return jnp.zeros(shape), jnp.zeros(shape), jnp.zeros((), jnp.int32)
+
+  def step(self, carry, token):
+    """One token: (carry, action logits [A], observation logits [O])."""
+    keys, values, pos = carry
+    x = self.embed(token) + self.pos_embed[pos]
+    new_k, new_v = [], []
+    for i, block in enumerate(self.blocks):
+      x, k, v = block.step(x, keys[i], values[i], pos)
+      new_k.append(k)
+      new_v.append(v)
+    return (jnp.stack(new_k), jnp.stack(new_v), pos + 1), *self._heads(x)
+
+  def __call__(self, tokens):
+    """Teacher-forced causal pass over int32 [L] tokens: ([L, A], [L, O])."""
+    x = self.embed(tokens) + self.pos_embed[:tokens.shape[0]]
+    for block in self.blocks:
+      x = block(x)
+    return self._heads(x)

@@ -1,0 +1,65 @@
+"""Evaluation against the exact oracle, on the agent's own deployment rollouts (SPEC §7).
+
+The agent acts alone (every action its own, an intervention). On those histories we compare
+its action and observation predictions with the interventional oracle (respects authors: the
+right answer) and the conditional oracle (what naive conditioning converges to):
+KL(oracle ‖ agent) per step, averaged over the steps that happened, in nats/step.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from causal_meta import oracle, rollout
+from causal_meta.agents import Agent
+from causal_meta.tasks.base import Task
+
+
+def kl(p: jax.Array, log_q: jax.Array) -> jax.Array:
+  """KL(p ‖ q) over the last axis, with 0 log 0 = 0: [..., K] -> [...]."""
+  safe = jnp.where(p > 0, p, 1.0)
+  return jnp.sum(jnp.where(p > 0, p * (jnp.log(safe) - log_q), 0.0), -1)
+
+
+def agent_metrics(task: Task, agent: Agent, params, key: jax.Array,
+                  episodes: int) -> dict[str, jax.Array]:
+  """Deploys the agent on `episodes` episodes and scores it. Jittable (task, agent, episodes
+  static). Scalars, plus per-step curves [T] with the suffix `_by_step`."""
+  traj = rollout.braid(task, agent.policy(params), key, episodes, expert_prob=0.0)
+  action_logits, obs_logits = agent.unroll(params, traj)
+  log_pa, log_po = jax.nn.log_softmax(action_logits), jax.nn.log_softmax(obs_logits)
+  mask = traj.mask.astype(jnp.float32)
+  out = {}
+  for name, causal in (("interventional", True), ("conditional", False)):
+    pred = oracle.predictives(task, traj.actions, traj.observations,
+                              jnp.logical_and(traj.intervened, causal))
+    for what, p, log_q in (("action", pred.action_probs, log_pa),
+                           ("observation", pred.observation_probs, log_po)):
+      per_step = kl(p, log_q)  # [B, T]
+      out[f"kl_{what}_{name}"] = rollout.mean_over_mask(per_step, mask)
+      out[f"kl_{what}_{name}_by_step"] = (jnp.sum(per_step * mask, 0)
+                                          / jnp.maximum(jnp.sum(mask, 0), 1.0))
+    # The agent's and the oracle's probability of the best action, for figures.
+    p_best = jnp.take_along_axis(pred.action_probs, traj.best_actions[..., None], -1)[..., 0]
+    out[f"p_best_oracle_{name}_by_step"] = jnp.sum(p_best * mask, 0) / jnp.maximum(
+        jnp.sum(mask, 0), 1.0)
+  p_best_agent = jnp.exp(jnp.take_along_axis(log_pa, traj.best_actions[..., None], -1)[..., 0])
+  out["p_best_agent_by_step"] = jnp.sum(p_best_agent * mask, 0) / jnp.maximum(
+      jnp.sum(mask, 0), 1.0)
+  for k, v in rollout.policy_stats(traj).items():
+    out[k] = v
+  out["best_action_rate_by_step"] = out.pop("best_action_by_step")
+  return out
+
+
+def oracle_metrics(task: Task, key: jax.Array, episodes: int) -> dict[str, jax.Array]:
+  """Reward, best-action and success rates of the two oracle policies."""
+  out = {}
+  for name, causal in (("interventional", True), ("conditional", False)):
+    _, stats = oracle.run_policy(task, key, episodes, causal)
+    out[f"oracle_{name}_reward"] = stats["mean_reward"]
+    out[f"oracle_{name}_best_action_rate"] = stats["best_action_rate"]
+    out[f"oracle_{name}_success_rate"] = stats["success_rate"]
+    out[f"oracle_{name}_best_action_rate_by_step"] = stats["best_action_by_step"]
+  return out

@@ -1,0 +1,44 @@
+"""Reproduces one result: `python -m launch.reproduce NAME --workdir=DIR [--quick]`.
+
+Writes DIR/results.json and DIR/figures/*.png and prints a short table. NAME is a key of
+RESULTS, each a callable (workdir, quick) -> results dict.
+"""
+
+import sys
+
+from absl import app, flags
+
+from causal_meta.tabular import reproduce as tabular_reproduce
+
+flags.DEFINE_string("workdir", None, "Where results.json and figures/ go.")
+flags.DEFINE_bool("quick", False, "A smaller, faster run (for tests).")
+FLAGS = flags.FLAGS
+
+RESULTS = {
+    "mountain_race": tabular_reproduce.mountain_race,
+    "card_game": tabular_reproduce.card_game,
+    "stock_trader": tabular_reproduce.stock_trader,
+    "planning": tabular_reproduce.planning,
+}
+
+
+def _fail(message: str) -> None:
+  print(message, file=sys.stderr)
+  sys.exit(2)
+
+
+def main(argv):
+  names = ", ".join(sorted(RESULTS))
+  if len(argv) != 2 or argv[1] not in RESULTS:
+    got = " ".join(argv[1:]) or "nothing"
+    _fail(f"reproduce: expected one NAME out of {{{names}}}, got {got}")
+  if not FLAGS.workdir:
+    _fail("reproduce: --workdir=DIR is required")
+  name = argv[1]
+  results = RESULTS[name](FLAGS.workdir, FLAGS.quick)
+  print(tabular_reproduce.format_results(name, results))
+  print(f"wrote {FLAGS.workdir}/results.json and {FLAGS.workdir}/figures/")
+
+
+if __name__ == "__main__":
+  app.run(main)
