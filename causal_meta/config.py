@@ -8,9 +8,10 @@ the bandit's parameters. `validate` checks every field before anything is compil
 
 from __future__ import annotations
 
+import jax
 import ml_collections
 
-from causal_meta import agents, rollout, tasks
+from causal_meta import agents, parallel, rollout, tasks
 
 
 def default() -> ml_collections.ConfigDict:
@@ -35,7 +36,24 @@ def default() -> ml_collections.ConfigDict:
   c.updates_per_call = 100         # K updates per compiled call (lax.scan)
   c.eval_episodes = 2048           # deployment episodes per evaluation
   c.log_every = 200                # updates between evaluations/metric lines
+  # With a workdir: checkpoint every N updates (0: every log_every) and at the end, keeping
+  # the last `keep_checkpoints`; rerunning with the same workdir resumes from the latest.
+  c.checkpoint_every = 0
+  c.keep_checkpoints = 3
+  c.tensorboard = True             # also write WORKDIR/tensorboard/events.out.tfevents.*
+  # Data parallel over every device (batch_size and eval_episodes must divide by their count).
+  # Multi-host: True calls jax.distributed.initialize() before JAX touches a device (the
+  # coordinator comes from the environment); start the same command on every host.
+  c.distributed = False
   return c
+
+
+get_config = default  # so that `--config=causal_meta/config.py` works as an experiment file
+
+
+def checkpoint_every(config) -> int:
+  """Updates between checkpoints (the 0 default means every log_every)."""
+  return config.checkpoint_every or config.log_every
 
 
 def make_task(config) -> tasks.Task:
@@ -52,6 +70,11 @@ def make_task(config) -> tasks.Task:
 
 def make_agent(config, task) -> agents.Agent:
   a = config.agent
+  if a.kind not in agents.KINDS:
+    raise ValueError(f"config.agent.kind: unknown agent kind {a.kind!r}; allowed: "
+                     f"{', '.join(agents.KINDS)}")
+  for name in ("hidden", "width", "num_layers", "num_heads", "mlp_ratio"):
+    _positive_int(config, f"agent.{name}")
   try:
     # Naive conditioning reads every action as the expert's (see agents.Agent).
     return agents.make(a.kind, task, hidden=a.hidden, width=a.width, num_layers=a.num_layers,
@@ -81,16 +104,26 @@ def _number(config, path, low, high=None, low_open=False):
                      f"{']' if high is not None else ')'}, got {value!r}")
 
 
-def validate(config) -> tuple[tasks.Task, agents.Agent]:
+def validate(config, num_devices: int | None = None) -> tuple[tasks.Task, agents.Agent]:
   """Checks every field; returns the task and agent it describes. Raises ValueError naming
-  the field and the allowed values."""
+  the field and the allowed values. `num_devices`: what the batch is split over (default: all
+  devices, after `jax.distributed.initialize()` if `config.distributed`)."""
   task = make_task(config)
   if config.teaching not in rollout.TEACHING_MODES:
     raise ValueError(f"config.teaching: unknown teaching mode {config.teaching!r}; allowed: "
                      f"{', '.join(rollout.TEACHING_MODES)}")
   agent = make_agent(config, task)
-  for path in ("batch_size", "num_updates", "updates_per_call", "eval_episodes", "log_every"):
+  for path in ("batch_size", "num_updates", "updates_per_call", "eval_episodes", "log_every",
+               "keep_checkpoints"):
     _positive_int(config, path)
+  if isinstance(config.checkpoint_every, bool) or not isinstance(config.checkpoint_every, int) \
+      or config.checkpoint_every < 0:
+    raise ValueError(f"config.checkpoint_every must be a non-negative integer (0: every "
+                     f"log_every), got {config.checkpoint_every!r}")
+  if not isinstance(config.tensorboard, bool):
+    raise ValueError(f"config.tensorboard must be True or False, got {config.tensorboard!r}")
+  if not isinstance(config.get("distributed", False), bool):
+    raise ValueError(f"config.distributed must be True or False, got {config.distributed!r}")
   if isinstance(config.seed, bool) or not isinstance(config.seed, int):
     raise ValueError(f"config.seed must be an integer, got {config.seed!r}")
   _number(config, "mixed_prob", 0.0, 1.0)
@@ -104,7 +137,13 @@ def validate(config) -> tuple[tasks.Task, agents.Agent]:
   if config.num_updates % config.updates_per_call:
     raise ValueError(f"config.num_updates ({config.num_updates}) must be a multiple of "
                      f"config.updates_per_call ({config.updates_per_call})")
-  if config.log_every % config.updates_per_call:
-    raise ValueError(f"config.log_every ({config.log_every}) must be a multiple of "
-                     f"config.updates_per_call ({config.updates_per_call})")
+  for path in ("log_every", "checkpoint_every"):
+    if config[path] % config.updates_per_call:
+      raise ValueError(f"config.{path} ({config[path]}) must be a multiple of "
+                       f"config.updates_per_call ({config.updates_per_call})")
+  if num_devices is None:
+    parallel.initialize_distributed(config)
+    num_devices = jax.device_count()
+  for path in ("batch_size", "eval_episodes"):
+    parallel.check_divisible(path, config[path], num_devices)
   return task, agent

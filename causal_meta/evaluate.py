@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from causal_meta import oracle, rollout
+from causal_meta import oracle, parallel, rollout
 from causal_meta.agents import Agent
 from causal_meta.tasks.base import Task
 
@@ -23,10 +23,13 @@ def kl(p: jax.Array, log_q: jax.Array) -> jax.Array:
 
 
 def agent_metrics(task: Task, agent: Agent, params, key: jax.Array,
-                  episodes: int) -> dict[str, jax.Array]:
+                  episodes: int, mesh=None) -> dict[str, jax.Array]:
   """Deploys the agent on `episodes` episodes and scores it. Jittable (task, agent, episodes
-  static). Scalars, plus per-step curves [T] with the suffix `_by_step`."""
+  static). Scalars, plus per-step curves [T] with the suffix `_by_step`. `mesh`: split the
+  episodes over its `data` axis (see causal_meta.parallel); the numbers are the same."""
   traj = rollout.braid(task, agent.policy(params), key, episodes, expert_prob=0.0)
+  if mesh is not None:
+    traj = parallel.shard_batch(traj, mesh)
   action_logits, obs_logits = agent.unroll(params, traj)
   log_pa, log_po = jax.nn.log_softmax(action_logits), jax.nn.log_softmax(obs_logits)
   mask = traj.mask.astype(jnp.float32)

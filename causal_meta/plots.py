@@ -1,4 +1,8 @@
-"""Figures (matplotlib, Agg backend: works headless and in batch jobs)."""
+"""Figures, written to PNG files.
+
+Built with matplotlib's object-oriented `Figure` (no pyplot, no global backend switch), so it
+works headless in batch jobs and leaves a notebook's inline backend alone.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,8 @@ import os
 from typing import Mapping, Sequence
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def action_raster(path: str, rows: Mapping[str, tuple[np.ndarray, np.ndarray]],
@@ -21,9 +23,9 @@ def action_raster(path: str, rows: Mapping[str, tuple[np.ndarray, np.ndarray]],
   names = list(rows)
   episodes = max(len(rows[n][0]) for n in names)
   horizon = max(rows[n][0].shape[1] for n in names)
-  fig, axes = plt.subplots(len(names), 1, figsize=(0.36 * horizon + 2.2, 0.75 * episodes *
-                                                  len(names) + 0.9), squeeze=False)
-  cmap = plt.get_cmap("tab10", num_actions)
+  fig = Figure(figsize=(0.36 * horizon + 2.2, 0.75 * episodes * len(names) + 0.9))
+  axes = fig.subplots(len(names), 1, squeeze=False)
+  cmap = matplotlib.colormaps["tab10"].resampled(num_actions)
   for ax, name in zip(axes[:, 0], names):
     actions, rewards = (np.asarray(x) for x in rows[name])
     ax.imshow(actions, cmap=cmap, vmin=-0.5, vmax=num_actions - 0.5, aspect="auto")
@@ -47,7 +49,8 @@ def action_raster(path: str, rows: Mapping[str, tuple[np.ndarray, np.ndarray]],
 def curves(path: str, series: Mapping[str, Sequence[float]], xlabel: str, ylabel: str,
            title: str = "", logy: bool = False, x: Sequence[float] | None = None) -> str:
   """Line plot of named series (e.g. best-action rate over t, KL over env steps)."""
-  fig, ax = plt.subplots(figsize=(6, 3.6))
+  fig = Figure(figsize=(6, 3.6))
+  ax = fig.subplots()
   for name, ys in series.items():
     ys = np.asarray(ys)
     xs = np.arange(1, len(ys) + 1) if x is None else np.asarray(x)
@@ -67,5 +70,4 @@ def curves(path: str, series: Mapping[str, Sequence[float]], xlabel: str, ylabel
 def _save(fig, path: str) -> str:
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   fig.savefig(path, dpi=120)
-  plt.close(fig)
   return path

@@ -1,4 +1,6 @@
-"""Grids over config fields: one run per combination, one CSV and one markdown table.
+"""Grids over config fields (one run per combination, one CSV and one markdown table), and
+seed sweeps trained in one compiled program (`train_seeds`: `python -m launch.sweep
+--config=experiments/bandit.py --workdir=runs/seeds --seeds=8`).
 
   python -m launch.sweep --config=experiments/bandit.py --workdir=runs/grid \
       --grid=teaching=counterfactual,demonstration,mixed --grid=agent.kind=lstm,transformer
@@ -8,12 +10,19 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import itertools
+import json
 import os
+import time
 from typing import Any, Sequence
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from causal_meta import config as config_lib
-from causal_meta import train
+from causal_meta import evaluate, train
 
 COLUMNS = ("task", "agent", "teaching", "kl_action_interventional", "kl_action_conditional",
            "kl_observation_interventional", "kl_observation_conditional", "mean_reward",
@@ -112,4 +121,90 @@ def markdown(rows: list[dict]) -> str:
       lines.append(f"| {r['task']} | {name} oracle | — | 0 (by definition) | — | — | — | "
                    f"{fmt(r[f'oracle_{name}_reward'])} | "
                    f"{fmt(r[f'oracle_{name}_best_action_rate'])} | — |")
+  return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ seeds in one program
+SEED_COLUMNS = ("kl_action_interventional", "kl_action_conditional",
+                "kl_observation_interventional", "kl_observation_conditional", "mean_reward",
+                "best_action_rate", "success_rate", "loss")
+
+
+def stack_states(states):
+  """[TrainState] -> one TrainState whose every leaf has a leading seed axis [S, ...]."""
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *states)
+
+
+def train_seeds(config, num_seeds: int, workdir: str | None = None,
+                verbose: bool = True) -> dict:
+  """Trains seeds config.seed, …, config.seed + num_seeds - 1 in one compiled program.
+
+  The train chunk is `vmap(update)` scanned K times (PureJaxRL's trick): every leaf of the
+  TrainState gets a leading seed axis [S, ...], so S seeds share each kernel launch. Seed i
+  follows the same PRNG stream as `train.train_and_evaluate` with seed config.seed + i.
+  Writes WORKDIR/seeds.json (per-seed and mean ± std) and seeds.md. Returns that dict plus
+  the stacked `params`.
+  """
+  task, agent = config_lib.validate(config)
+  if isinstance(num_seeds, bool) or not isinstance(num_seeds, int) or num_seeds < 1:
+    raise ValueError(f"--seeds must be a positive integer, got {num_seeds!r}")
+  seeds = [config.seed + i for i in range(num_seeds)]
+  optimizer = train.make_optimizer(config)
+  update = jax.vmap(train.make_update(task, agent, optimizer, config))
+  chunk = train.make_train_chunk(update, config.updates_per_call)
+  state = stack_states([train.init_state(agent, optimizer, s) for s in seeds])
+  eval_keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), 0x5EED) for s in seeds])
+  eval_fn = jax.jit(jax.vmap(functools.partial(evaluate.agent_metrics, task, agent,
+                                               episodes=config.eval_episodes)))
+  t0 = time.time()
+  compiled = chunk.lower(state).compile()
+  compile_seconds = time.time() - t0
+  train_seconds, last = 0.0, {}
+  while int(state.step[0]) < config.num_updates:
+    t0 = time.time()
+    state, m = compiled(state)
+    m = jax.device_get(m)  # [S, K] each
+    train_seconds += time.time() - t0
+    finite = np.asarray(m["finite"])
+    if not finite.all():
+      seed_i, k = np.argwhere(~finite)[0]
+      raise train.NonFiniteLoss(
+          f"non-finite loss at update step {int(state.step[0]) - finite.shape[1] + k + 1} "
+          f"for seed {seeds[seed_i]}")
+    last = {k: np.mean(v, axis=1) for k, v in m.items() if k != "finite"}  # [S]
+    if verbose:
+      print(f"step {int(state.step[0]):6d}  loss {np.mean(last['loss']):.4f} "
+            f"(mean of {num_seeds} seeds)", flush=True)
+  ev = jax.device_get(eval_fn(state.params, eval_keys))
+  per_seed = []
+  for i, s in enumerate(seeds):
+    row = {k: float(v[i]) for k, v in ev.items() if not k.endswith("_by_step")}
+    row.update({k: float(v[i]) for k, v in last.items()})
+    per_seed.append(dict(seed=s, **row))
+  keys = [k for k in per_seed[0] if k != "seed"]
+  result = dict(
+      task=task.name, agent=config.agent.kind, teaching=config.teaching, num_seeds=num_seeds,
+      updates=int(state.step[0]), compile_seconds=compile_seconds, train_seconds=train_seconds,
+      per_seed=per_seed,
+      mean={k: float(np.mean([r[k] for r in per_seed])) for k in keys},
+      std={k: float(np.std([r[k] for r in per_seed])) for k in keys})
+  if workdir:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=1))
+    with open(os.path.join(workdir, "seeds.json"), "w") as f:
+      json.dump(result, f, indent=1)
+    with open(os.path.join(workdir, "seeds.md"), "w") as f:
+      f.write(seeds_markdown(result) + "\n")
+  return dict(result, params=state.params)
+
+
+def seeds_markdown(result: dict) -> str:
+  """Per-seed rows, then mean ± std."""
+  cols = [c for c in SEED_COLUMNS if c in result["mean"]]
+  lines = ["| seed | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
+  for r in result["per_seed"]:
+    lines.append(f"| {r['seed']} | " + " | ".join(f"{r[c]:.4f}" for c in cols) + " |")
+  lines.append("| mean ± std | " + " | ".join(
+      f"{result['mean'][c]:.4f} ± {result['std'][c]:.4f}" for c in cols) + " |")
   return "\n".join(lines)

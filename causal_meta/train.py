@@ -3,17 +3,27 @@
 One update = a braided rollout under the current parameters (plain data, no gradient through
 the sampled actions) + one teacher-forced pass with the factual and counterfactual losses +
 an optax step. `lax.scan` runs `updates_per_call` of them inside one `jit` with the state
-donated; the host loop only logs between chunks. `train_and_evaluate(config, workdir)` is the
-whole job, callable from a notebook.
+donated; the host loop only logs, checks for non-finite losses, checkpoints and reports progress
+between chunks. `train_and_evaluate(config, workdir)` is the whole job, callable from a notebook;
+given the same workdir again it resumes from the latest checkpoint, and because update i uses
+fold_in(key, i) a resumed run is bitwise the uninterrupted one (on CPU).
+
+Data parallel over every device (`causal_meta.parallel`): the state is replicated, the batch of
+episodes split over the mesh axis `data`, and XLA partitions the update; one device is a mesh
+of one, the same program. `config.distributed = True` spans the hosts of a multi-host job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import signal
+import sys
+import threading
 import time
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,9 +31,24 @@ import numpy as np
 import optax
 
 from causal_meta import config as config_lib
-from causal_meta import evaluate, losses, plots, rollout
+from causal_meta import checkpoints, evaluate, losses, parallel, plots, rollout
+from causal_meta import metrics as metrics_lib
+from causal_meta import progress as progress_lib
 from causal_meta.agents import Agent
 from causal_meta.tasks.base import Task
+
+
+class NonFiniteLoss(FloatingPointError):
+  """A chunk produced a non-finite loss or gradient; the bad state was not saved."""
+
+
+class Preempted(Exception):
+  """SIGTERM arrived; the state was checkpointed and the run stopped. Rerun to resume."""
+
+  def __init__(self, step: int, checkpoint: str):
+    super().__init__(f"preempted (SIGTERM) at update {step}; checkpoint saved in "
+                     f"{checkpoint}; rerun the same command to resume")
+    self.step = step
 
 
 class TrainState(NamedTuple):
@@ -42,15 +67,40 @@ def make_optimizer(config) -> optax.GradientTransformation:
                      optax.adam(lr, b1=o.b1, b2=o.b2))
 
 
-def init_state(agent: Agent, optimizer, seed: int) -> TrainState:
+def init_state(agent: Agent, optimizer, seed: int, mesh=None) -> TrainState:
+  """A fresh TrainState, replicated over `mesh` (default: every device) as the update keeps
+  it, so that feeding a chunk's output back to it never retraces."""
   key = jax.random.PRNGKey(seed)
   params = agent.init(jax.random.fold_in(key, -1 & 0x7FFFFFFF))
-  return TrainState(params, optimizer.init(params), key, jnp.zeros((), jnp.int32))
+  state = TrainState(params, optimizer.init(params), key, jnp.zeros((), jnp.int32))
+  return parallel.put_replicated(state, parallel.data_mesh() if mesh is None else mesh)
 
 
-def make_update(task: Task, agent: Agent, optimizer, config):
-  """The pure update: TrainState -> (TrainState, metrics dict of scalars)."""
+def make_act(task: Task, agent: Agent, config, mesh=None):
+  """The acting half of an update: (params, key) -> Trajectory [B, T] of braided rollouts
+  under `params`, its batch axis split over `mesh`'s `data` axis (default: every device).
+
+  Only the output is constrained; XLA propagates the split back through the rollout, so each
+  device simulates its B/n episodes (and forward into the learning pass that reads them).
+  """
+  mesh = parallel.data_mesh() if mesh is None else mesh
   expert_prob = rollout.expert_prob_for(config.teaching, config.mixed_prob)
+
+  def act(params, key):
+    traj = rollout.braid(task, agent.policy(params), key, config.batch_size, expert_prob)
+    return parallel.shard_batch(traj, mesh)
+
+  return act
+
+
+def make_update(task: Task, agent: Agent, optimizer, config, mesh=None):
+  """The pure update: TrainState -> (TrainState, metrics dict of scalars).
+
+  `mesh` (default: every device) splits the batch; the returned state is kept replicated, so
+  the gradient all-reduce is XLA's and a compiled chunk's output can be fed back to it.
+  """
+  mesh = parallel.data_mesh() if mesh is None else mesh
+  act = make_act(task, agent, config, mesh)
   weights = dict(counterfactual_weight=config.loss.counterfactual_weight,
                  factual_weight=config.loss.factual_weight)
 
@@ -62,15 +112,19 @@ def make_update(task: Task, agent: Agent, optimizer, config):
     key = jax.random.fold_in(state.key, state.step)
     # Act: the rollout is data. stop_gradient makes explicit what the sampled action already
     # is: an intervention, with no gradient path back into the policy ([O] Fig. 4c).
-    traj = jax.lax.stop_gradient(
-        rollout.braid(task, agent.policy(state.params), key, config.batch_size, expert_prob))
+    traj = jax.lax.stop_gradient(act(state.params, key))
     # Teach.
     (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, traj)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = dict(loss=loss, grad_norm=optax.global_norm(grads),
-                   mean_reward=jnp.mean(jnp.sum(traj.rewards, 1)) / task.horizon, **parts)
-    return TrainState(params, opt_state, state.key, state.step + 1), metrics
+    grad_norm = optax.global_norm(grads)
+    metrics = dict(loss=loss, grad_norm=grad_norm,
+                   mean_reward=jnp.mean(jnp.sum(traj.rewards, 1)) / task.horizon, **parts,
+                   # Checked on the host after the chunk: a NaN stops the run unsaved.
+                   finite=jnp.isfinite(loss) & jnp.isfinite(grad_norm))
+    new_state = parallel.replicate(TrainState(params, opt_state, state.key, state.step + 1),
+                                   mesh)
+    return new_state, metrics
 
   return update
 
@@ -87,57 +141,143 @@ def _to_python(tree):
   return jax.tree.map(lambda x: np.asarray(x).tolist(), tree)
 
 
-def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True) -> dict:
+def first_nonfinite(chunk_metrics: dict) -> int | None:
+  """Index in the chunk of the first update whose loss or gradient was not finite."""
+  bad = np.flatnonzero(~np.asarray(chunk_metrics["finite"]).reshape(-1))
+  return int(bad[0]) if bad.size else None
+
+
+def chunk_row(chunk_metrics: dict) -> dict[str, float]:
+  """Means over the chunk's K updates of each metric ([K] -> float)."""
+  return {k: float(np.mean(v)) for k, v in chunk_metrics.items() if k != "finite"}
+
+
+@contextlib.contextmanager
+def _sigterm_flag(enabled: bool):
+  """Yields a dict whose 'set' turns True on SIGTERM (handled between chunks: the compiled
+  call is never interrupted). A no-op outside the main thread, where signals can't be set."""
+  flag = {"set": False}
+  if not enabled or threading.current_thread() is not threading.main_thread():
+    yield flag
+    return
+  previous = signal.signal(signal.SIGTERM, lambda *_: flag.update(set=True))
+  try:
+    yield flag
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def _warn(message: str) -> None:
+  print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
+                       progress: bool | None = None,
+                       warn: Callable[[str], Any] = _warn, mesh=None) -> dict:
   """Trains an agent as `config` says, evaluates it against the exact oracle.
 
-  Writes `workdir/config.json`, `metrics.jsonl`, `summary.json` and `figures/` (when workdir
-  is given). Returns the summary dict (plus `params` and per-step `curves`).
+  With a workdir: resumes from the latest checkpoint in WORKDIR/checkpoints if there is one,
+  checkpoints every `config.checkpoint_every` updates, at the end and on SIGTERM (then raises
+  `Preempted`), and writes `config.json`, `metrics.jsonl` (appended on resume),
+  `tensorboard/`, `summary.json` and `figures/`. A non-finite loss raises `NonFiniteLoss`
+  without saving the bad state. `progress`: a progress bar (None: iff stdout is a TTY);
+  `verbose=False` prints nothing. `mesh`: the devices to split each batch over (default: a
+  `data` mesh of every device; `config.distributed` first joins the hosts of a multi-host job).
+
+  Returns the summary dict (plus `params`, per-step `curves` and the metric `history`).
   """
-  task, agent = config_lib.validate(config)  # before anything is compiled or written
+  # Before anything is compiled or written (and, if config.distributed, after the hosts join).
+  task, agent = config_lib.validate(config, None if mesh is None else mesh.size)
+  mesh = parallel.data_mesh() if mesh is None else mesh
   start = time.time()
+  K = config.updates_per_call
   optimizer = make_optimizer(config)
-  update = make_update(task, agent, optimizer, config)
-  train_chunk = make_train_chunk(update, config.updates_per_call)
-  state = init_state(agent, optimizer, config.seed)
+  train_chunk = make_train_chunk(make_update(task, agent, optimizer, config, mesh), K)
+  state = init_state(agent, optimizer, config.seed, mesh)
   eval_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x5EED)
   eval_fn = jax.jit(functools.partial(evaluate.agent_metrics, task, agent,
-                                      episodes=config.eval_episodes))
-  if workdir:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=1))
-    metrics_file = open(os.path.join(workdir, "metrics.jsonl"), "w")
-
-  t0 = time.time()
-  compiled = train_chunk.lower(state).compile()
-  compile_seconds = time.time() - t0
+                                      episodes=config.eval_episodes, mesh=mesh))
+  config_dict = json.loads(config.to_json_best_effort())
+  ckpt_every = config_lib.checkpoint_every(config)
   steps_per_update = config.batch_size * task.horizon
-  history, train_seconds = [], 0.0
-  num_chunks = config.num_updates // config.updates_per_call
-  for chunk in range(num_chunks):
-    t0 = time.time()
-    state, metrics = compiled(state)
-    metrics = jax.device_get(metrics)
-    train_seconds += time.time() - t0
-    step = int(state.step)
-    if step % config.log_every == 0 or chunk == num_chunks - 1:
-      row = dict(step=step, env_steps=step * steps_per_update,
-                 env_steps_per_second=step * steps_per_update / max(train_seconds, 1e-9),
-                 **{k: float(np.mean(v)) for k, v in metrics.items()})
-      ev = eval_fn(state.params, eval_key)
-      row.update({k: float(v) for k, v in ev.items() if not k.endswith("_by_step")})
-      history.append(row)
-      if workdir:
-        metrics_file.write(json.dumps(row) + "\n")
-        metrics_file.flush()
-      if verbose:
-        print(f"step {step:6d}  loss {row['loss']:.4f}  KL(int) {row['kl_action_interventional']:.4f}"
-              f"  KL(cond) {row['kl_action_conditional']:.4f}  reward {row['mean_reward']:.3f}"
-              f"  {row['env_steps_per_second']:.3g} env-steps/s", flush=True)
-  if workdir:
-    metrics_file.close()
+  mngr = writer = None
+  history: list[dict] = []
+  try:
+    if workdir:
+      mngr = checkpoints.manager(workdir, config.keep_checkpoints)
+      restored = checkpoints.restore_latest(mngr, state, config_dict, warn=warn)
+      if restored is not None:
+        state = parallel.put_replicated(restored, mesh)  # the compiled chunk's input sharding
+        if int(state.step) < config.num_updates and (config.num_updates - int(state.step)) % K:
+          raise checkpoints.IncompatibleCheckpoint(
+              f"config.updates_per_call ({K}) does not divide the updates left "
+                           f"after the checkpoint at update {int(state.step)}")
+      writer = metrics_lib.MetricsWriter(workdir, int(state.step), config.tensorboard)
+      history = writer.history
+      with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config.to_json_best_effort(indent=1))
+    resumed_from = int(state.step)
+    bar = progress_lib.Progress(config.num_updates, resumed_from, steps_per_update,
+                                bar=progress, enabled=verbose)
+    if verbose and resumed_from:
+      bar.message(f"resuming from the checkpoint at update {resumed_from}")
 
-  final = _to_python(eval_fn(state.params, eval_key))
+    t0 = time.time()
+    compiled = train_chunk.lower(state).compile()  # once: every chunk reuses it
+    evaluate_params = eval_fn.lower(state.params, eval_key).compile()
+    compile_seconds = time.time() - t0
+    bar.begin()
+    train_seconds = last_log_seconds = 0.0
+    step = last_log_step = resumed_from
+    with _sigterm_flag(bool(workdir)) as sigterm:
+      while step < config.num_updates:
+        t0 = time.time()
+        state, chunk_metrics = compiled(state)
+        chunk_metrics = jax.device_get(chunk_metrics)  # blocks: the timing is honest
+        train_seconds += time.time() - t0
+        bad = first_nonfinite(chunk_metrics)
+        if bad is not None:
+          last = mngr.latest_step() if mngr else None
+          raise NonFiniteLoss(
+              f"non-finite loss at update step {step + bad + 1} (loss "
+              f"{float(np.reshape(chunk_metrics['loss'], -1)[bad])}); stopped without saving "
+              f"it; last good checkpoint: "
+              f"{os.path.join(checkpoints.directory(workdir), str(last)) if last else 'none'}")
+        step = int(state.step)
+        row = chunk_row(chunk_metrics)
+        bar.chunk(step, row)
+        if step % config.log_every == 0 or step == config.num_updates:
+          interval = max(train_seconds - last_log_seconds, 1e-9)
+          row = dict(step=step, env_steps=step * steps_per_update,
+                     env_steps_per_second=(step - last_log_step) * steps_per_update / interval,
+                     updates_per_second=(step - last_log_step) / interval, **row)
+          last_log_seconds, last_log_step = train_seconds, step
+          row.update({k: float(v) for k, v in evaluate_params(state.params, eval_key).items()
+                      if not k.endswith("_by_step")})
+          if writer:
+            writer.write(row)
+          else:
+            history.append(row)
+          bar.log(row)
+        saved = False
+        if mngr and (step % ckpt_every == 0 or step == config.num_updates):
+          checkpoints.save(mngr, state, config_dict)
+          saved = True
+        if sigterm["set"]:
+          if not saved:
+            checkpoints.save(mngr, state, config_dict)
+          mngr.wait_until_finished()
+          bar.close()
+          raise Preempted(step, os.path.join(checkpoints.directory(workdir), str(step)))
+    bar.close()
+  finally:
+    if mngr:
+      mngr.wait_until_finished()
+      mngr.close()
+    if writer:
+      writer.close()
+
+  final = _to_python(evaluate_params(state.params, eval_key))
   oracles = _to_python(jax.jit(functools.partial(evaluate.oracle_metrics, task),
                                static_argnums=1)(eval_key, config.eval_episodes))
   env_steps = int(state.step) * steps_per_update
@@ -145,32 +285,39 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True)
   summary = dict(
       task=task.name, agent=config.agent.kind, teaching=config.teaching,
       **{k: v for k, v in {**final, **oracles}.items() if not k.endswith("_by_step")},
-      updates=int(state.step), env_steps=env_steps, compile_seconds=compile_seconds,
-      train_seconds=train_seconds, wall_seconds=time.time() - start,
-      env_steps_per_second=env_steps / max(train_seconds, 1e-9),
-      device=jax.devices()[0].device_kind, num_devices=jax.device_count(),
-      jax_version=jax.__version__,
+      updates=int(state.step), env_steps=env_steps, resumed_from=resumed_from,
+      mesh_size=mesh.size,  # devices the batch was split over
+      compile_seconds=compile_seconds, train_seconds=train_seconds,
+      wall_seconds=time.time() - start,
+      env_steps_per_second=((int(state.step) - resumed_from) * steps_per_update
+                            / max(train_seconds, 1e-9)),
+      **metrics_lib.environment(),
   )
   if workdir:
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(dict(summary, curves=curves), f, indent=1)
-    _figures(workdir, history, curves)
+    training_figures(os.path.join(workdir, "figures"), history, curves)
   return dict(summary, curves=curves, params=state.params, history=history)
 
 
-def _figures(workdir, history, curves):
-  fig_dir = os.path.join(workdir, "figures")
-  env_steps = [r["env_steps"] for r in history]
-  plots.curves(os.path.join(fig_dir, "kl.png"),
-               {"KL(interventional oracle ‖ agent)": [r["kl_action_interventional"]
-                                                      for r in history],
-                "KL(conditional oracle ‖ agent)": [r["kl_action_conditional"] for r in history]},
-               "env steps", "action KL (nats/step)", "KL to the oracles", logy=True, x=env_steps)
-  plots.curves(os.path.join(fig_dir, "losses.png"),
-               {k: [r[k] for r in history] for k in ("counterfactual_loss", "factual_loss")},
-               "env steps", "loss (nats)", "Teaching losses", x=env_steps)
-  plots.curves(os.path.join(fig_dir, "p_best_action.png"),
-               {"agent": curves["p_best_agent_by_step"],
-                "interventional oracle": curves["p_best_oracle_interventional_by_step"],
-                "conditional oracle": curves["p_best_oracle_conditional_by_step"]},
-               "step t", "P(best action)", "Probability of the best action on the agent's rollouts")
+def training_figures(fig_dir: str, history: list[dict], curves: dict) -> list[str]:
+  """figures/kl.png (KL to both oracles vs env steps, log scale), losses.png, and
+  p_best_action.png (the agent's and the oracles' P(best action) over t). Returns paths."""
+  col = lambda k: [float(r[k]) for r in history]  # float(): NaN rows are stored as "nan"
+  env_steps = col("env_steps")
+  return [
+      plots.curves(os.path.join(fig_dir, "kl.png"),
+                   {"KL(interventional oracle ‖ agent)": col("kl_action_interventional"),
+                    "KL(conditional oracle ‖ agent)": col("kl_action_conditional")},
+                   "env steps", "action KL (nats/step)", "KL to the oracles", logy=True,
+                   x=env_steps),
+      plots.curves(os.path.join(fig_dir, "losses.png"),
+                   {k: col(k) for k in ("counterfactual_loss", "factual_loss")},
+                   "env steps", "loss (nats)", "Teaching losses", x=env_steps),
+      plots.curves(os.path.join(fig_dir, "p_best_action.png"),
+                   {"agent": curves["p_best_agent_by_step"],
+                    "interventional oracle": curves["p_best_oracle_interventional_by_step"],
+                    "conditional oracle": curves["p_best_oracle_conditional_by_step"]},
+                   "step t", "P(best action)",
+                   "Probability of the best action on the agent's rollouts"),
+  ]

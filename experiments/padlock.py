@@ -10,4 +10,7 @@ def get_config():
   c = config_lib.default()
   c.task.name = "padlock"
   c.num_updates = 2000
+  # Full support: a deluded agent leaves the expert's support, where a deterministic expert
+  # would leave the conditional oracle undefined.
+  c.task.padlock.epsilon = 0.3
   return c

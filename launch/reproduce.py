@@ -8,17 +8,23 @@ import sys
 
 from absl import app, flags
 
+from causal_meta import results
 from causal_meta.tabular import reproduce as tabular_reproduce
+from experiments import padlock_retrain, tictactoe
 
 flags.DEFINE_string("workdir", None, "Where results.json and figures/ go.")
 flags.DEFINE_bool("quick", False, "A smaller, faster run (for tests).")
 FLAGS = flags.FLAGS
 
 RESULTS = {
+    "prize_or_frog": results.prize_or_frog,
+    "bandit": results.bandit,
     "mountain_race": tabular_reproduce.mountain_race,
     "card_game": tabular_reproduce.card_game,
     "stock_trader": tabular_reproduce.stock_trader,
     "planning": tabular_reproduce.planning,
+    "padlock": padlock_retrain.reproduce,
+    "tictactoe": tictactoe.reproduce,
 }
 
 
@@ -35,8 +41,9 @@ def main(argv):
   if not FLAGS.workdir:
     _fail("reproduce: --workdir=DIR is required")
   name = argv[1]
-  results = RESULTS[name](FLAGS.workdir, FLAGS.quick)
-  print(tabular_reproduce.format_results(name, results))
+  out = RESULTS[name](FLAGS.workdir, FLAGS.quick)
+  if RESULTS[name].__module__ == tabular_reproduce.__name__:  # the others print their own
+    print(tabular_reproduce.format_results(name, out))
   print(f"wrote {FLAGS.workdir}/results.json and {FLAGS.workdir}/figures/")
 
 

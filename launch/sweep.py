@@ -2,6 +2,9 @@
 --grid=teaching=counterfactual,demonstration,mixed --grid=agent.kind=lstm,transformer`.
 
 Writes DIR/<run>/ for every combination and DIR/results.csv, DIR/results.md.
+
+`--seeds=8` instead trains 8 seeds of one config in one compiled program (vmap over the train
+state) and writes DIR/seeds.json and DIR/seeds.md (per seed and mean ± std).
 """
 
 import sys
@@ -13,6 +16,8 @@ config_flags.DEFINE_config_file("config", None, "Base experiment config file.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Output directory.")
 flags.DEFINE_multi_string("grid", [], "FIELD=V1,V2,... (repeatable): the grid's axes.")
+flags.DEFINE_integer("seeds", 0, "Train this many seeds (config.seed, config.seed+1, ...) in "
+                     "one compiled program instead of a grid.")
 FLAGS = flags.FLAGS
 
 
@@ -23,6 +28,21 @@ def main(argv):
   if FLAGS.config is None or FLAGS.workdir is None:
     print("error: --config and --workdir are required", file=sys.stderr)
     sys.exit(2)
+  if FLAGS.seeds:
+    from causal_meta import config as config_lib
+    if FLAGS.grid:
+      print("error: --seeds and --grid are exclusive", file=sys.stderr)
+      sys.exit(2)
+    try:
+      if FLAGS.seeds < 1:
+        raise ValueError(f"--seeds must be a positive integer, got {FLAGS.seeds}")
+      config_lib.validate(FLAGS.config)
+    except ValueError as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
+    result = sweep.train_seeds(FLAGS.config, FLAGS.seeds, FLAGS.workdir)
+    print(sweep.seeds_markdown(result))
+    return
   try:
     axes = [sweep.parse_axis(spec, FLAGS.config) for spec in FLAGS.grid]
     sweep.configs(FLAGS.config, axes)  # validate every combination before running any

@@ -1,38 +1,84 @@
 """Train one agent: `python -m launch.train --config=experiments/bandit.py --workdir=DIR`.
 
 Any config field can be overridden: `--config.agent.kind=transformer`,
-`--config.teaching=demonstration`, `--config.task.name=padlock`.
+`--config.teaching=demonstration`, `--config.task.name=padlock`. Rerunning the same command
+resumes from DIR's latest checkpoint; SIGTERM checkpoints and exits with status 143.
+
+Exit status: 0 done; 2 bad input (one `error:` line on stderr naming the field, nothing
+written); 1 a non-finite loss (the last good checkpoint is kept); 143 preempted by SIGTERM.
 """
 
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file (get_config()).",
                                 lock_config=True)
-flags.DEFINE_string("workdir", None, "Where config.json, metrics.jsonl, summary.json and "
-                    "figures/ go.")
+flags.DEFINE_string("workdir", None, "Where checkpoints/, config.json, metrics.jsonl, "
+                    "tensorboard/, summary.json and figures/ go; reused to resume.")
+flags.DEFINE_bool("progress", True, "A progress bar when stdout is a terminal "
+                  "(--noprogress: plain log lines).")
 FLAGS = flags.FLAGS
+
+
+def fail(message: str, status: int = 2):
+  """One line on stderr, no traceback."""
+  print(f"error: {message}", file=sys.stderr, flush=True)
+  sys.exit(status)
+
+
+def parse_flags(argv):
+  """absl's parser, with every failure (unknown or mistyped field, missing config file,
+  missing flag) reduced to one line and exit status 2."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    fail(str(e).splitlines()[0])
+  except AttributeError as e:  # an override of a field the config lacks
+    fail(f"--config has no field {str(e).strip(chr(34) + chr(39))!r}")
+  except SyntaxError as e:  # raised while executing the config file
+    fail(f"--config: {e.msg} ({e.filename}:{e.lineno})")
+  except Exception as e:  # pylint: disable=broad-except  (the config file's own code failed)
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    fail(f"--config: {type(e).__name__}: {lines[-1] if lines else ''}")
 
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    fail(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   from causal_meta import config as config_lib
-  from causal_meta import train
-  config = FLAGS.config
+  from causal_meta import checkpoints, train
+  try:
+    config = FLAGS.config
+    if config is not None:
+      config.get("task")  # the file is loaded lazily: a missing or broken one fails here
+  except OSError as e:
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    fail(f"--config: {lines[-1] if lines else e}")
   if config is None:
-    print("error: --config is required (e.g. --config=experiments/bandit.py)", file=sys.stderr)
-    sys.exit(2)
+    fail("--config is required (e.g. --config=experiments/bandit.py)")
+  if not FLAGS.workdir:
+    fail("--workdir is required")
   try:
     config_lib.validate(config)
-  except ValueError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  train.train_and_evaluate(config, FLAGS.workdir)
+  except (ValueError, TypeError, KeyError) as e:
+    fail(str(e).splitlines()[0])
+  try:
+    summary = train.train_and_evaluate(config, FLAGS.workdir, verbose=True,
+                                       progress=None if FLAGS.progress else False)
+  except checkpoints.IncompatibleCheckpoint as e:
+    fail(str(e))
+  except train.NonFiniteLoss as e:
+    fail(str(e), status=1)
+  except train.Preempted as e:
+    print(str(e), file=sys.stderr, flush=True)
+    sys.exit(143)
+  print(f"done: {summary['updates']} updates; KL(int) {summary['kl_action_interventional']:.4g}"
+        f", KL(cond) {summary['kl_action_conditional']:.4g}; wrote {FLAGS.workdir}", flush=True)
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("workdir")
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -33,12 +33,21 @@ class Agent:
   model trained on demonstrations only ever saw expert actions; deployed, it reads its own
   actions with the same symbol, which is exactly naive conditioning. So demonstration agents
   are author-blind (every action gets the expert symbol) and the others author-aware.
+
+  num_outcomes: 0 for a plain model; `tokens.NUM_OUTCOMES` for a goal-conditioned one whose
+  sequence starts with an outcome token instead of BOS ([D] App. C). `policy` and `unroll`
+  then take the outcome (int; -1 = BOS, i.e. unconditioned).
   """
   module: nn.Module
   num_actions: int
   num_observations: int
   horizon: int
   author_tokens: bool = True
+  num_outcomes: int = 0
+
+  def _first(self, outcome):
+    return tokens.first_token(-1 if outcome is None else outcome, self.num_actions,
+                              self.num_observations)
 
   def _authors(self, intervened):
     return jnp.logical_and(intervened, self.author_tokens)
@@ -51,13 +60,16 @@ class Agent:
   def _step(self, params, carry, token):
     return self.module.apply({"params": params}, carry, token, method="step")
 
-  def policy(self, params) -> rollout.Policy:
-    """Acting face for one episode: carry = (module carry, next-action logits [A])."""
+  def policy(self, params, outcome=None) -> rollout.Policy:
+    """Acting face for one episode: carry = (module carry, next-action logits [A]).
+
+    outcome: None/-1 (start with BOS) or the outcome to condition on (int []).
+    """
     A = self.num_actions
 
     def initial_carry():
       carry = self.module.apply({"params": params}, method="initial_carry")
-      carry, action_logits, _ = self._step(params, carry, jnp.asarray(tokens.BOS, jnp.int32))
+      carry, action_logits, _ = self._step(params, carry, self._first(outcome))
       return carry, action_logits
 
     def observe(carry, action, intervened, observation):
@@ -70,15 +82,17 @@ class Agent:
 
     return rollout.Policy(initial_carry, lambda carry: carry[1], observe)
 
-  def unroll(self, params, traj: rollout.Trajectory) -> tuple[jax.Array, jax.Array]:
+  def unroll(self, params, traj: rollout.Trajectory,
+             outcome=None) -> tuple[jax.Array, jax.Array]:
     """Learning face: (action logits [B, T, A], observation logits [B, T, O]).
 
     action_logits[:, t] predicts a_t from (a_{<t}, o_{<t}); observation_logits[:, t] predicts
-    o_t from (a_{≤t}, o_{<t}).
+    o_t from (a_{≤t}, o_{<t}). outcome: None, or int [B] (or []) outcome tokens to start with.
     """
     B, T = traj.actions.shape
+    first = None if outcome is None else jnp.broadcast_to(self._first(outcome), (B,))
     inputs = tokens.encode(traj.actions, self._authors(traj.intervened), traj.observations,
-                           self.num_actions)
+                           self.num_actions, first)
     action_logits, obs_logits = jax.vmap(
         lambda x: self.module.apply({"params": params}, x))(inputs)
     action_logits, obs_logits = action_logits[:, 0::2], obs_logits[:, 1::2]
@@ -88,13 +102,17 @@ class Agent:
 
 
 def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: int = 2,
-         num_heads: int = 4, mlp_ratio: int = 4, author_tokens: bool = True) -> Agent:
+         num_heads: int = 4, mlp_ratio: int = 4, author_tokens: bool = True,
+         num_outcomes: int = 0) -> Agent:
   """Builds an agent of `kind` ('lstm', 'gru' or 'transformer') for `task`'s alphabets.
 
   Recurrent agents use `hidden`; the transformer uses `width`, `num_layers`, `num_heads`,
-  `mlp_ratio`. `author_tokens`: see `Agent`.
+  `mlp_ratio`. `author_tokens`, `num_outcomes`: see `Agent`.
   """
-  vocab = tokens.vocab_size(task.num_actions, task.num_observations)
+  if num_outcomes not in (0, tokens.NUM_OUTCOMES):
+    raise ValueError(f"agent: 'num_outcomes' must be 0 or {tokens.NUM_OUTCOMES}, "
+                     f"got {num_outcomes!r}")
+  vocab = tokens.vocab_size(task.num_actions, task.num_observations, num_outcomes)
   sizes = dict(hidden=hidden, width=width, num_layers=num_layers, num_heads=num_heads,
                mlp_ratio=mlp_ratio)
   for name, value in sizes.items():
@@ -113,4 +131,4 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
   else:
     raise ValueError(f"unknown agent kind {kind!r}; allowed: {', '.join(KINDS)}")
   return Agent(module, task.num_actions, task.num_observations, task.horizon,
-               bool(author_tokens))
+               bool(author_tokens), int(num_outcomes))

@@ -1,0 +1,69 @@
+"""Data parallelism: one mesh axis, `data`, over every device; the batch of episodes is split
+over it, parameters and optimizer state are replicated.
+
+The training code is written for one device and told where the batch axis lives with
+`with_sharding_constraint`; XLA's SPMD partitioner splits the rollout and the learning pass and
+inserts the all-reduce of the gradients (the loss is a mean over the batch, so the all-reduced
+gradient is the single-device one). One device is a mesh of one: the same code path.
+
+Multi-host: set `config.distributed = True` and start the same program on every host;
+`initialize_distributed` calls `jax.distributed.initialize()` (coordinator, process count and
+id from the environment, e.g. SLURM or Cloud TPU) before JAX touches a device. `jax.devices()`
+is then every host's devices, and the mesh spans them all.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+AXIS = "data"
+
+
+def initialize_distributed(config) -> None:
+  """`jax.distributed.initialize()` once, if `config.distributed`. Call before anything asks
+  JAX for devices (`config.validate` does)."""
+  if config.get("distributed", False) and not jax.distributed.is_initialized():
+    jax.distributed.initialize()
+
+
+def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+  """A 1-D mesh with axis `data` over `devices` (default: all of them, every host's)."""
+  devices = jax.devices() if devices is None else list(devices)
+  return Mesh(np.asarray(devices), (AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def batch_sharded(mesh: Mesh) -> NamedSharding:
+  """Leading (batch) axis split over `data`, the rest replicated."""
+  return NamedSharding(mesh, P(AXIS))
+
+
+def shard_batch(tree: Any, mesh: Mesh) -> Any:
+  """Inside jit: every leaf [B, ...] split along B over the mesh (B divisible by its size)."""
+  return jax.lax.with_sharding_constraint(tree, batch_sharded(mesh))
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+  """Inside jit: every leaf replicated. Outside jit: use `put_replicated`."""
+  return jax.lax.with_sharding_constraint(tree, replicated(mesh))
+
+
+def put_replicated(tree: Any, mesh: Mesh) -> Any:
+  """A host or device pytree placed whole on every device of the mesh."""
+  return jax.device_put(tree, replicated(mesh))
+
+
+def check_divisible(field: str, value: int, num_devices: int) -> None:
+  """ValueError (one line, naming the field) unless `num_devices` divides `value`."""
+  if value % num_devices:
+    lo = num_devices * max(value // num_devices, 1)
+    raise ValueError(f"config.{field} ({value}) must be a multiple of the device count "
+                     f"({num_devices}), over which it is split; allowed: multiples of "
+                     f"{num_devices}, e.g. {lo} or {lo + num_devices}")

@@ -1,0 +1,144 @@
+"""`python -m launch.train` on bad input: one `error:` line naming the field on stderr, exit
+status 2, no traceback, an existing workdir left untouched. Also: a non-finite loss (status 1)
+and a checkpoint of another model shape (status 2).
+
+Each invocation is a real subprocess (~3 s of imports each), one per test so that pytest-xdist
+spreads them over the cores.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from causal_meta import checkpoints
+from causal_meta import config as config_lib
+from causal_meta import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CONFIG_FILE = """
+from causal_meta import config as config_lib
+def get_config():
+  c = config_lib.default()
+  c.task.name = "bandit"
+  c.task.bandit.update(num_arms=3, horizon=6)
+  c.agent.hidden = 16
+  c.batch_size = 32
+  c.num_updates = 40
+  c.updates_per_call = c.log_every = 10
+  c.eval_episodes = 64
+  return c
+"""
+
+# (flags after --config=FILE --workdir=DIR, text the one error line must contain)
+BAD_INPUTS = {
+    "unknown_task": (["--config.task.name=chess"], "config.task.name"),
+    "unknown_agent": (["--config.agent.kind=rnn"], "config.agent.kind"),
+    "unknown_teaching": (["--config.teaching=imitation"], "config.teaching"),
+    "zero_batch": (["--config.batch_size=0"], "config.batch_size"),
+    "negative_updates": (["--config.num_updates=-5"], "config.num_updates"),
+    "zero_hidden": (["--config.agent.hidden=0"], "config.agent.hidden"),
+    "probability_above_one": (["--config.mixed_prob=1.5"], "config.mixed_prob"),
+    "negative_learning_rate": (["--config.optim.learning_rate=-1"], "config.optim.learning_rate"),
+    "b2_out_of_range": (["--config.optim.b2=1.5"], "config.optim.b2"),
+    "negative_loss_weight": (["--config.loss.factual_weight=-1"], "config.loss.factual_weight"),
+    "task_probability": (["--config.task.bandit.best_arm_prob=2.0"], "best_arm_prob"),
+    "zero_eval_episodes": (["--config.eval_episodes=0"], "config.eval_episodes"),
+    "updates_not_multiple": (["--config.updates_per_call=7"], "updates_per_call"),
+    "checkpoint_not_multiple": (["--config.checkpoint_every=15"], "config.checkpoint_every"),
+    "zero_keep": (["--config.keep_checkpoints=0"], "config.keep_checkpoints"),
+    "heads_do_not_divide": (["--config.agent.kind=transformer", "--config.agent.num_heads=3"],
+                            "num_heads"),
+    "non_numeric": (["--config.batch_size=abc"], "config.batch_size"),
+    "non_numeric_float": (["--config.mixed_prob=half"], "config.mixed_prob"),
+    "non_boolean": (["--config.tensorboard=maybe"], "config.tensorboard"),
+    "unknown_field": (["--config.nofield=1"], "nofield"),
+    "missing_config_file": (["--config=/nonexistent/experiment.py"], "/nonexistent/experiment.py"),
+    "stray_argument": (["extra"], "unexpected arguments: extra"),
+}
+
+
+def _run(args, timeout=300):
+  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+  proc = subprocess.run([sys.executable, "-m", "launch.train", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+  return proc.returncode, proc.stdout, proc.stderr
+
+
+def _listing(path):
+  return sorted((os.path.relpath(os.path.join(r, f), path), os.path.getmtime(os.path.join(r, f)))
+                for r, _, files in os.walk(path) for f in files)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+  """A config file, an existing workdir that must stay as it is, and a checkpoint of a
+  16-unit model (cheap: no subprocess; one per xdist worker)."""
+  tmp = tmp_path_factory.mktemp("cli")
+  config_path = tmp / "tiny.py"
+  config_path.write_text(CONFIG_FILE)
+  workdir = tmp / "existing"
+  workdir.mkdir()
+  (workdir / "metrics.jsonl").write_text('{"step": 10}\n')
+  c = config_lib.default()
+  c.task.name = "bandit"
+  c.task.bandit.update(num_arms=3, horizon=6)
+  c.agent.hidden = 16
+  task, agent = config_lib.validate(c)
+  mngr = checkpoints.manager(str(tmp / "other_model"), keep=2)
+  checkpoints.save(mngr, train.init_state(agent, train.make_optimizer(c), 0),
+                   json.loads(c.to_json_best_effort()))
+  mngr.wait_until_finished()
+  mngr.close()
+  return tmp, config_path, workdir
+
+
+def _one_error_line(stderr):
+  lines = [l for l in stderr.splitlines() if l.strip()]
+  assert len(lines) == 1, stderr
+  assert lines[0].startswith("error: ") and "Traceback" not in stderr
+  return lines[0]
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_and_exit_2(setup, name):
+  """One subprocess per case, so pytest-xdist spreads them over the cores."""
+  _, config_path, workdir = setup
+  flags, expected = BAD_INPUTS[name]
+  config_flag = [] if any(f.startswith("--config=") for f in flags) else [
+      f"--config={config_path}"]
+  before = _listing(workdir)
+  status, _, stderr = _run(config_flag + [f"--workdir={workdir}", *flags])
+  line = _one_error_line(stderr)
+  assert status == 2, stderr
+  assert expected in line
+  assert _listing(workdir) == before  # the existing workdir is untouched
+  if name == "unknown_agent":  # the allowed values are named
+    assert "allowed: lstm, gru, transformer" in line
+  if name == "unknown_teaching":
+    assert "allowed: counterfactual, demonstration, mixed" in line
+
+
+def test_missing_workdir(setup):
+  _, config_path, _ = setup
+  status, _, stderr = _run([f"--config={config_path}"])
+  assert status == 2 and "--workdir" in _one_error_line(stderr)
+
+
+def test_non_finite_loss_names_the_step_and_exits_1(setup):
+  tmp, config_path, _ = setup
+  status, _, stderr = _run([f"--config={config_path}", f"--workdir={tmp / 'nan'}",
+                            "--config.optim.learning_rate=1e38", "--noprogress"])
+  line = _one_error_line(stderr)
+  assert status == 1 and "non-finite loss at update step" in line
+
+
+def test_checkpoint_of_another_model_is_one_line(setup):
+  tmp, config_path, _ = setup
+  status, _, stderr = _run([f"--config={config_path}", f"--workdir={tmp / 'other_model'}",
+                            "--config.agent.hidden=32", "--noprogress"])
+  line = _one_error_line(stderr)
+  assert status == 2 and "different model" in line and "agent.hidden: 16 there, 32 here" in line

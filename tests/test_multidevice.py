@@ -1,0 +1,107 @@
+"""Data parallelism on 8 simulated CPU devices (a subprocess with
+XLA_FLAGS=--xla_force_host_platform_device_count=8): the batch is really split, training
+matches the single-device run, and a batch the devices can't split is a config error."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SCRIPT = r"""
+import json, re
+import chex
+import jax
+import numpy as np
+from causal_meta import config as config_lib, parallel, train
+
+assert jax.device_count() == 8, jax.devices()
+c = config_lib.default()
+c.task.name = "bandit"
+c.agent.hidden = 32
+c.batch_size = c.eval_episodes = 64
+c.num_updates, c.updates_per_call, c.log_every = 20, 10, 10
+c.optim.learning_rate = 1e-2
+c.tensorboard = False
+task, agent = config_lib.validate(c)
+mesh8, mesh1 = parallel.data_mesh(), parallel.data_mesh(jax.devices()[:1])
+out = {}
+
+# (a) The rollout the update trains on is split over 'data', 8 episodes per device, and the
+# compiled chunk works on per-device shapes: no [64, 32] (batch x LSTM hidden) array anywhere.
+optimizer = train.make_optimizer(c)
+state = train.init_state(agent, optimizer, 0, mesh8)
+traj = jax.jit(train.make_act(task, agent, c, mesh8))(state.params, jax.random.PRNGKey(1))
+out["spec"] = sorted({tuple(x.sharding.spec) for x in jax.tree.leaves(traj)})
+out["shard_shapes"] = sorted({tuple(s.data.shape) for s in traj.actions.addressable_shards})
+out["num_shards"] = len(traj.actions.addressable_shards)
+# The state stays replicated, so feeding a chunk its own output never retraces.
+update = chex.assert_max_traces(train.make_update(task, agent, optimizer, c, mesh8), n=1)
+chunk = train.make_train_chunk(update, 2)
+new_state, _ = chunk(chunk(state)[0])
+out["steps"] = int(new_state.step)
+out["state_replicated"] = all(x.sharding.is_fully_replicated for x in jax.tree.leaves(new_state))
+hlo = chunk.lower(new_state).compile().as_text()
+out["global_shapes"] = len(re.findall(r"\[64,32\]", hlo))
+out["local_shapes"] = len(re.findall(r"\[8,32\]", hlo))
+
+# (b) The same run on 8 devices and on a mesh of one.
+runs = {n: train.train_and_evaluate(c, verbose=False, mesh=m)
+        for n, m in (("8", mesh8), ("1", mesh1))}
+keys = ("loss", "counterfactual_loss", "factual_loss", "grad_norm", "kl_action_interventional",
+        "kl_action_conditional", "kl_observation_interventional")
+out["history"] = {n: [[r[k] for k in keys] for r in run["history"]] for n, run in runs.items()}
+out["mesh_size"] = {n: run["mesh_size"] for n, run in runs.items()}
+out["default_mesh"] = train.train_and_evaluate(c, verbose=False)["mesh_size"]
+
+# (c) Batches the 8 devices can't split.
+errors = []
+for field, value in (("batch_size", 100), ("eval_episodes", 4)):
+  bad = config_lib.default()
+  bad[field] = value
+  try:
+    config_lib.validate(bad)
+  except ValueError as e:
+    errors.append(str(e))
+out["errors"] = errors
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def result():
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+             JAX_PLATFORMS="cpu", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True,
+                        text=True, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
+  return json.loads(line[len("RESULT "):])
+
+
+def test_the_batch_is_split_over_the_devices(result):
+  assert result["spec"] == [["data"]]
+  assert result["num_shards"] == 8
+  assert result["shard_shapes"] == [[8, 20]]          # B/8 episodes x T steps per device
+  assert result["global_shapes"] == 0 and result["local_shapes"] > 0
+  assert result["state_replicated"] and result["steps"] == 4
+
+
+def test_eight_devices_train_like_one(result):
+  h8, h1 = result["history"]["8"], result["history"]["1"]
+  assert len(h8) == len(h1) == 2
+  assert result["mesh_size"] == {"8": 8, "1": 1} and result["default_mesh"] == 8
+  np.testing.assert_allclose(np.array(h8), np.array(h1), rtol=1e-4, atol=1e-6)
+
+
+def test_a_batch_the_devices_cannot_split_is_a_one_line_error(result):
+  batch, evals = result["errors"]
+  assert "\n" not in batch and "\n" not in evals
+  assert re.search(r"config\.batch_size \(100\) must be a multiple of the device count \(8\)"
+                   r".*multiples of 8, e\.g\. 96 or 104", batch)
+  assert re.search(r"config\.eval_episodes \(4\) .*device count \(8\).*e\.g\. 8 or 16", evals)
