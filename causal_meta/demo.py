@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from causal_meta import config as config_lib
-from causal_meta import oracle, plots, rollout, tasks, train
+from causal_meta import oracle, plots, tasks, train
 
 
 def _oracle_rows(task, key, episodes: int) -> dict[str, dict]:
@@ -60,9 +60,7 @@ def run(workdir: str, episodes: int = 100_000, seed: int = 0, num_updates: int |
     agent_runs[label] = {k: v for k, v in result.items() if k not in ("params", "history")}
     # Three episodes with the best arm labelled 1 (θ = 0), as in the paper's table.
     _, agent = config_lib.validate(config)
-    traj = rollout.braid(task, agent.policy(result["params"]), jax.random.fold_in(key, 1), 3,
-                         0.0, theta=np.zeros(3, np.int32))
-    raster[label] = (np.asarray(traj.actions), np.asarray(traj.rewards))
+    raster[label] = train.deployments(task, agent, result["params"], jax.random.fold_in(key, 1))
   oracle_rows = _oracle_rows(task, key, episodes)
   rows.update({k: {m: v[m] for m in ("mean_reward", "best_action_rate")}
                for k, v in oracle_rows.items()})

@@ -297,12 +297,25 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(dict(summary, curves=curves), f, indent=1)
     training_figures(os.path.join(workdir, "figures"), history, curves)
+    plots.action_raster(os.path.join(workdir, "figures", "actions.png"),
+                        {f"{config.agent.kind}, {config.teaching}":
+                         deployments(task, agent, state.params, eval_key)},
+                        task.num_actions, f"{task.name}: three deployments with θ = 0")
   return dict(summary, curves=curves, params=state.params, history=history)
+
+
+def deployments(task: Task, agent: Agent, params, key, episodes: int = 3):
+  """The agent acting alone with θ = 0 (the bandit's arm 1 best, as in [O] Remark 11's
+  table): (actions int [E, T], rewards [E, T]) as numpy."""
+  traj = jax.jit(lambda p, k: rollout.braid(task, agent.policy(p), k, episodes, 0.0,
+                                            theta=jnp.zeros(episodes, jnp.int32)))(params, key)
+  return np.asarray(traj.actions), np.asarray(traj.rewards)
 
 
 def training_figures(fig_dir: str, history: list[dict], curves: dict) -> list[str]:
   """figures/kl.png (KL to both oracles vs env steps, log scale), losses.png, and
-  p_best_action.png (the agent's and the oracles' P(best action) over t). Returns paths."""
+  p_best_action.png (the agent's and the oracles' P(best action) over t). Returns paths.
+  (`train_and_evaluate` adds actions.png, the Remark-11 raster of three deployments.)"""
   col = lambda k: [float(r[k]) for r in history]  # float(): NaN rows are stored as "nan"
   env_steps = col("env_steps")
   return [

@@ -53,7 +53,7 @@ def test_prize_or_frog_counterfactual_vs_demonstration(kind, tmp_path):
   assert set(SUMMARY_KEYS) <= set(summary)
   assert summary["env_steps"] == 150 * 128 * 1
   assert os.path.exists(tmp_path / "cf" / "metrics.jsonl")
-  for fig in ("kl.png", "losses.png", "p_best_action.png"):
+  for fig in ("kl.png", "losses.png", "p_best_action.png", "actions.png"):
     assert os.path.exists(tmp_path / "cf" / "figures" / fig)
   assert json.load(open(tmp_path / "cf" / "config.json"))["agent"]["kind"] == kind
   assert summary["num_devices"] >= 1 and summary["packages"]["jax"] == jax.__version__
