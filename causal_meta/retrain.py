@@ -184,9 +184,11 @@ def evaluate_delusion(task: Task, agent: Agent, params, key: Array, episodes: in
 
 def retrain_rounds(task: Task, agent: Agent, params, optimizer, key: Array, *, rounds: int,
                    rollouts_per_round: int, fit, original: Dataset, eval_episodes: int,
-                   accumulate: bool = False, fresh_optimizer: bool = True, log=print) -> list:
+                   accumulate: bool = False, fresh_optimizer: bool = True,
+                   log=print) -> tuple[list[dict], Any]:
   """R rounds of: roll out (success-conditioned), relabel, fine-tune with `fit`; returns a list
-  of per-round dicts (round 0 = the starting model) with delusion and accuracy."""
+  of per-round dicts (round 0 = the starting model) with delusion and accuracy, and the final
+  params."""
   eval_key = jax.random.fold_in(key, 0x5EED)
   rows = [dict(round=0, **_floats(evaluate_delusion(task, agent, params, eval_key,
                                                     eval_episodes)))]
