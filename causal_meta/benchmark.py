@@ -4,14 +4,16 @@ asserted: see BENCHMARKS.md for recorded numbers and the commands that printed t
 from __future__ import annotations
 
 import copy
+import math
 import statistics
 import time
 
 import jax
+import jax.extend
 import numpy as np
 
 from causal_meta import config as config_lib
-from causal_meta import rollout, train
+from causal_meta import evaluate, losses, train
 
 # Dense peak FLOP/s by device kind, float32 (non-tensor-core) and bf16 tensor-core, for the
 # "fraction of peak" column. Unknown devices report no fraction.
@@ -21,8 +23,48 @@ PEAK_FLOPS = {
 }
 
 HEADER = ("| device | agent | B | T | compile s | updates/s | env-steps/s | rollout env-steps/s "
-          "| GFLOP/update | achieved TFLOP/s | % fp32 peak | peak mem MiB |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| ms: update / rollout / learning | GFLOP/update | achieved TFLOP/s | % fp32 peak "
+          "| peak mem MiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def matmul_flops(fn, *args) -> float:
+  """FLOPs of the matrix products `fn(*args)` performs: 2·(output size)·(contracted size) per
+  `dot_general`, multiplied by enclosing `scan` lengths; `cond` counts its costliest branch,
+  a `while` body once (its trip count is unknown). Elementwise work is not counted: this is
+  the work a matrix unit can do, the numerator of a utilisation figure."""
+  return _jaxpr_flops(jax.make_jaxpr(fn)(*args).jaxpr)
+
+
+def _sub_jaxprs(value):
+  if isinstance(value, jax.extend.core.ClosedJaxpr):
+    return [value.jaxpr]
+  if isinstance(value, jax.extend.core.Jaxpr):
+    return [value]
+  if isinstance(value, (tuple, list)):
+    return [j for v in value for j in _sub_jaxprs(v)]
+  return []
+
+
+def _jaxpr_flops(jaxpr) -> float:
+  total = 0.0
+  for eqn in jaxpr.eqns:
+    name = eqn.primitive.name
+    if name == "dot_general":
+      (lhs_contract, _), _ = eqn.params["dimension_numbers"]
+      lhs_shape = eqn.invars[0].aval.shape
+      contracted = math.prod(lhs_shape[d] for d in lhs_contract)
+      total += 2.0 * math.prod(eqn.outvars[0].aval.shape) * contracted
+      continue
+    subs = [_jaxpr_flops(j) for v in eqn.params.values() for j in _sub_jaxprs(v)]
+    if not subs:
+      continue
+    if name == "cond":
+      total += max(subs)
+    elif name == "scan":
+      total += eqn.params["length"] * sum(subs)
+    else:
+      total += sum(subs)
+  return total
 
 
 def setting(base, batch_size: int, horizon: int):
@@ -54,9 +96,7 @@ def measure(config, repeats: int = 5) -> dict:
   t0 = time.perf_counter()
   compiled = chunk.lower(state).compile()
   compile_seconds = time.perf_counter() - t0
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float(cost.get("flops", 0.0)) if cost else 0.0
+  flops = matmul_flops(lambda s: update(s)[1], state) * config.updates_per_call
 
   holder = [state]
 
@@ -66,12 +106,18 @@ def measure(config, repeats: int = 5) -> dict:
   run_chunk()  # warm-up
   seconds = _median_seconds(run_chunk, repeats)
 
-  expert_prob = rollout.expert_prob_for(config.teaching, config.mixed_prob)
-  roll = jax.jit(lambda params, key: rollout.braid(task, agent.policy(params), key,
-                                                   config.batch_size, expert_prob).actions)
+  # The two halves alone: the rollout, and the learning pass (gradient) on a fixed batch.
+  act = jax.jit(train.make_act(task, agent, config))
   key = jax.random.PRNGKey(1)
-  jax.block_until_ready(roll(holder[0].params, key))
-  roll_seconds = _median_seconds(lambda: roll(holder[0].params, key), repeats)
+  traj = jax.block_until_ready(act(holder[0].params, key))
+  roll_seconds = _median_seconds(lambda: act(holder[0].params, key), repeats)
+  weights = dict(counterfactual_weight=config.loss.counterfactual_weight,
+                 factual_weight=config.loss.factual_weight)
+  # traj is an argument, not a closed-over constant that XLA would try to fold.
+  grad = jax.jit(jax.grad(lambda p, tr: losses.teaching_loss(*agent.unroll(p, tr), tr,
+                                                             **weights)[0]))
+  jax.block_until_ready(grad(holder[0].params, traj))
+  learn_seconds = _median_seconds(lambda: grad(holder[0].params, traj), repeats)
 
   K, B, T = config.updates_per_call, config.batch_size, task.horizon
   device = jax.devices()[0]
@@ -84,6 +130,9 @@ def measure(config, repeats: int = 5) -> dict:
       horizon=T, updates_per_call=K, compile_seconds=compile_seconds,
       updates_per_second=K / seconds, env_steps_per_second=K * B * T / seconds,
       rollout_env_steps_per_second=B * T / roll_seconds,
+      ms_per_update=1e3 * seconds / K, rollout_ms=1e3 * roll_seconds,
+      learning_ms=1e3 * learn_seconds, scan_unroll=config.scan_unroll,
+      remat=config.agent.remat,
       gflop_per_update=flops / K / 1e9 if flops else None,
       achieved_tflops=achieved / 1e12 if achieved else None,
       fraction_of_fp32_peak=achieved / peak if (achieved and peak) else None,
@@ -96,6 +145,55 @@ def format_row(r: dict) -> str:
   return (f"| {r['device']} | {r['agent']} | {r['batch_size']} | {r['horizon']} | "
           f"{r['compile_seconds']:.1f} | {r['updates_per_second']:.3g} | "
           f"{r['env_steps_per_second']:.3g} | {r['rollout_env_steps_per_second']:.3g} | "
+          f"{r['ms_per_update']:.3g} / {r['rollout_ms']:.3g} / {r['learning_ms']:.3g} | "
           f"{f(r['gflop_per_update'], '.3g')} | {f(r['achieved_tflops'], '.3g')} | "
           f"{f(r['fraction_of_fp32_peak'] and 100 * r['fraction_of_fp32_peak'], '.2f')} | "
           f"{f(r['peak_memory_mib'], '.0f')} |")
+
+
+def time_to_target(config, target: float = 0.01, eval_every: int = 20,
+                   max_updates: int = 5000) -> dict:
+  """Trains `config` from scratch until kl_action_interventional ≤ `target` (evaluated every
+  `eval_every` updates on `config.eval_episodes` deployment episodes, as train_and_evaluate
+  does) or `max_updates`. Reports compile seconds, seconds after compilation (training and
+  evaluations) and total seconds from the call (setup and compilation included)."""
+  start = time.perf_counter()
+  task, agent = config_lib.validate(config)
+  optimizer = train.make_optimizer(config)
+  chunk = train.make_train_chunk(train.make_update(task, agent, optimizer, config), eval_every)
+  state = train.init_state(agent, optimizer, config.seed)
+  eval_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x5EED)
+  kl_fn = jax.jit(lambda p, k: evaluate.agent_metrics(
+      task, agent, p, k, config.eval_episodes)["kl_action_interventional"])
+  t0 = time.perf_counter()
+  compiled_chunk = chunk.lower(state).compile()
+  compiled_kl = kl_fn.lower(state.params, eval_key).compile()
+  compile_seconds = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  kl, step = float("inf"), 0
+  while step < max_updates:
+    state, _ = compiled_chunk(state)
+    step += eval_every
+    kl = float(compiled_kl(state.params, eval_key))  # blocks
+    if kl <= target:
+      break
+  after_compile = time.perf_counter() - t0
+  device = jax.devices()[0]
+  return dict(device=device.device_kind, platform=device.platform, jax_version=jax.__version__,
+              task=task.name, agent=config.agent.kind, batch_size=config.batch_size,
+              learning_rate=config.optim.learning_rate, eval_episodes=config.eval_episodes,
+              target=target, reached=kl <= target, kl_action_interventional=kl, updates=step,
+              env_steps=step * config.batch_size * task.horizon,
+              compile_seconds=compile_seconds, seconds_after_compile=after_compile,
+              total_seconds=time.perf_counter() - start)
+
+
+TARGET_HEADER = ("| device | agent | B | lr | eval episodes | updates | KL_int | compile s "
+                 "| s after compile | total s |\n|---|---|---|---|---|---|---|---|---|---|")
+
+
+def format_target_row(r: dict) -> str:
+  kl = f"{r['kl_action_interventional']:.4f}" + ("" if r["reached"] else " (not reached)")
+  return (f"| {r['device']} | {r['agent']} | {r['batch_size']} | {r['learning_rate']:g} | "
+          f"{r['eval_episodes']} | {r['updates']} | {kl} | {r['compile_seconds']:.1f} | "
+          f"{r['seconds_after_compile']:.2f} | {r['total_seconds']:.1f} |")

@@ -25,7 +25,10 @@ def default() -> ml_collections.ConfigDict:
       padlock=dict(num_switches=6, num_secret=3, epsilon=0.0),
   ))
   c.agent = ml_collections.ConfigDict(dict(
-      kind="lstm", hidden=64, width=64, num_layers=2, num_heads=4, mlp_ratio=4))
+      kind="lstm", hidden=64, width=64, num_layers=2, num_heads=4, mlp_ratio=4,
+      # Transformer: recompute attention in the backward pass instead of keeping its [L, L]
+      # scores (memory for long horizons; see BENCHMARKS.md).
+      remat=False))
   c.teaching = "counterfactual"   # counterfactual | demonstration | mixed
   c.mixed_prob = 0.5               # mixed: per-step probability that the expert acts
   c.loss = ml_collections.ConfigDict(dict(counterfactual_weight=1.0, factual_weight=1.0))
@@ -34,6 +37,7 @@ def default() -> ml_collections.ConfigDict:
   c.batch_size = 256               # episodes per update
   c.num_updates = 1000
   c.updates_per_call = 100         # K updates per compiled call (lax.scan)
+  c.scan_unroll = 1                # time steps per loop iteration (rollout, recurrent pass)
   c.eval_episodes = 2048           # deployment episodes per evaluation
   c.log_every = 200                # updates between evaluations/metric lines
   # With a workdir: checkpoint every N updates (0: every log_every) and at the end, keeping
@@ -75,10 +79,15 @@ def make_agent(config, task) -> agents.Agent:
                      f"{', '.join(agents.KINDS)}")
   for name in ("hidden", "width", "num_layers", "num_heads", "mlp_ratio"):
     _positive_int(config, f"agent.{name}")
+  if not isinstance(a.get("remat", False), bool):
+    raise ValueError(f"config.agent.remat must be True or False, got {a.remat!r}")
+  if "scan_unroll" in config:
+    _positive_int(config, "scan_unroll")
   try:
     # Naive conditioning reads every action as the expert's (see agents.Agent).
     return agents.make(a.kind, task, hidden=a.hidden, width=a.width, num_layers=a.num_layers,
                        num_heads=a.num_heads, mlp_ratio=a.mlp_ratio,
+                       remat=a.get("remat", False), unroll=config.get("scan_unroll", 1),
                        author_tokens=config.teaching != "demonstration")
   except ValueError as e:
     raise ValueError(f"config.agent: {e}") from None

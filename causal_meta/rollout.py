@@ -79,7 +79,7 @@ def expert_prob_for(mode: str, mixed_prob: float = 0.5) -> float:
 
 
 def episode(task: Task, policy: Policy, key: Array, theta: Array,
-            expert_prob: float | Array = 0.0) -> Trajectory:
+            expert_prob: float | Array = 0.0, unroll: int = 1) -> Trajectory:
   """One braided episode with latent θ (no batch axis). See `braid`."""
   def step(carry, t):
     policy_carry, state = carry
@@ -88,7 +88,10 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
     agent_action = jax.lax.stop_gradient(agent_action).astype(jnp.int32)
     expert_logits = task.expert_logits(theta, state)
     expert_action = jax.random.categorical(k_expert, expert_logits).astype(jnp.int32)
-    by_expert = jax.random.uniform(k_author) < expert_prob
+    if isinstance(expert_prob, (int, float)) and expert_prob in (0, 1):
+      by_expert = jnp.asarray(expert_prob == 1)  # a fixed author needs no coin
+    else:
+      by_expert = jax.random.uniform(k_author) < expert_prob
     action = jnp.where(by_expert, expert_action, agent_action)
     obs = jax.random.categorical(k_obs, task.observation_logits(theta, state, action))
     obs = obs.astype(jnp.int32)
@@ -101,23 +104,26 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
     return (policy_carry, next_state), out
 
   init = (policy.initial_carry(), task.initial_state())
-  _, out = jax.lax.scan(step, init, jnp.arange(task.horizon))
+  _, out = jax.lax.scan(step, init, jnp.arange(task.horizon), unroll=unroll)
   return Trajectory(theta, *out)
 
 
 def braid(task: Task, policy: Policy, key: Array, batch_size: int,
-          expert_prob: float | Array = 0.0, theta: Array | None = None) -> Trajectory:
+          expert_prob: float | Array = 0.0, theta: Array | None = None,
+          unroll: int = 1) -> Trajectory:
   """B braided episodes, θ drawn from the prior (or given: int [B]).
 
   Jittable with `task`, `policy` (closures) and `batch_size` static. Returns a Trajectory with
-  [B, T] fields.
+  [B, T] fields. `unroll`: time steps per iteration of the compiled loop (same numbers; fewer
+  loop iterations can pay on an accelerator, where each costs a launch or a sync).
   """
   k_theta, k_run = jax.random.split(key)
   if theta is None:
     theta = jax.vmap(task.sample_latent)(jax.random.split(k_theta, batch_size))
   chex.assert_shape(theta, (batch_size,))
   keys = jax.random.split(k_run, batch_size)
-  traj = jax.vmap(episode, (None, None, 0, 0, None))(task, policy, keys, theta, expert_prob)
+  run = lambda k, th: episode(task, policy, k, th, expert_prob, unroll)
+  traj = jax.vmap(run)(keys, theta)
   chex.assert_shape(traj.actions, (batch_size, task.horizon))
   return traj
 

@@ -86,7 +86,7 @@ def run_grid(base, axes, workdir: str, verbose: bool = True) -> list[dict]:
       print(f"== {name}", flush=True)
     summary = train.train_and_evaluate(config, os.path.join(workdir, name), verbose)
     rows.append({"run": name, **{k: summary.get(k) for k in COLUMNS}})
-  write_tables(rows, workdir)
+    write_tables(rows, workdir)  # after every run: an interrupted sweep keeps what it did
   return rows
 
 

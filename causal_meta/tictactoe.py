@@ -185,14 +185,21 @@ def play_one(model, params, key: Array, conditioned: bool, x_first: Array):
   return (history.astype(jnp.int8), k + 1, ttt.outcome_token(win)), ttt.score(win), kl_sum, decisions
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4))
-def play(model, params, key: Array, num_games: int, conditioned: bool, x_first: Array):
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _play_games(model, params, keys: Array, conditioned: bool, x_first: Array):
+  return jax.vmap(lambda k, f: play_one(model, params, k, conditioned, f))(keys, x_first)
+
+
+def play(model, params, key: Array, num_games: int, conditioned: bool, x_first: Array,
+         chunk: int = 2000):
   """`num_games` games; x_first: bool [] or [num_games]. Returns (Games, dict of scalars:
-  score, kl (mean over the player's decisions), win/draw/loss rates)."""
+  score, kl (mean over the player's decisions), win/draw/loss rates). Games are played
+  `chunk` at a time (memory: 27 candidate windows per ply); the result does not depend on it."""
   x_first = jnp.broadcast_to(jnp.asarray(x_first, bool), (num_games,))
   keys = jax.random.split(key, num_games)
-  rows, scores, kl_sum, dec = jax.vmap(
-      lambda k, f: play_one(model, params, k, conditioned, f))(keys, x_first)
+  parts = [_play_games(model, params, keys[i:i + chunk], conditioned, x_first[i:i + chunk])
+           for i in range(0, num_games, chunk)]
+  rows, scores, kl_sum, dec = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
   stats = dict(score=jnp.mean(scores), kl=jnp.sum(kl_sum) / jnp.maximum(jnp.sum(dec), 1),
                win=jnp.mean(scores == 1.0), draw=jnp.mean(scores == 0.5),
                loss=jnp.mean(scores == 0.0))

@@ -87,7 +87,8 @@ def make_act(task: Task, agent: Agent, config, mesh=None):
   expert_prob = rollout.expert_prob_for(config.teaching, config.mixed_prob)
 
   def act(params, key):
-    traj = rollout.braid(task, agent.policy(params), key, config.batch_size, expert_prob)
+    traj = rollout.braid(task, agent.policy(params), key, config.batch_size, expert_prob,
+                         unroll=config.get("scan_unroll", 1))
     return parallel.shard_batch(traj, mesh)
 
   return act

@@ -50,8 +50,8 @@ def get_config(size: str = "quick") -> ml_collections.ConfigDict:
   elif size == "gpu":
     c.model = dict(width=192, num_layers=6, num_heads=6)  # minGPT gpt-mini, 2.7M parameters
     c.learning_rate, c.batch_size = 5e-4, 512
-    c.pretrain_updates, c.finetune_updates = 20000, 2000
-    c.games_per_round, c.eval_games = 10000, 2000
+    c.pretrain_updates, c.finetune_updates = 8000, 1000
+    c.games_per_round, c.eval_games = 10000, 1000
   else:
     raise ValueError(f"tictactoe: size must be quick, cpu or gpu, got {size!r}")
   c.rounds = 2
@@ -81,7 +81,7 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
   fit = lib.make_fit(model, optimizer, c.batch_size, c.pretrain_updates)
   params, _, losses = fit(params, optimizer.init(params), jax.random.fold_in(key, 2), games, games)
   log(f"pretrained on {int(games.outcome.shape[0])} game sequences: final loss "
-      f"{float(losses[-1]):.4f} nats/token")
+      f"{float(losses[-1]):.4f} nats/token ({time.time() - start:.0f} s)")
   fine = lib.make_fit(model, optimizer, c.batch_size, c.finetune_updates, c.mix)
   eval_key = jax.random.fold_in(key, 0x5EED)
   rows = []
@@ -92,7 +92,7 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
       rows.append(row)
       log(f"{'conditioned' if conditioned else 'unconditioned':13s} round {r}: P1 "
           f"{row['p1_score']:.4f}  P2 {row['p2_score']:.4f}  KL(π_cond‖π) P1 {row['p1_kl']:.4f}"
-          f" P2 {row['p2_kl']:.4f}")
+          f" P2 {row['p2_kl']:.4f} ({time.time() - start:.0f} s)")
       if r == c.rounds:
         break
       k = jax.random.fold_in(key, 100 * r + 10 + conditioned)

@@ -2,12 +2,14 @@
 
 For each (batch size, horizon): compile time, then the median over `--repeats` timed chunks
 (after block_until_ready) of updates/s and env-steps/s for the full update (rollout + learning
-pass + optimizer), rollout-only env-steps/s, peak device memory (where the backend reports
-it) and achieved FLOP/s from XLA's cost analysis, as a fraction of the device's peak where
-known. An env step is one (action, observation) of one task instance.
+pass + optimizer), the rollout and the learning pass timed alone, peak device memory (where
+the backend reports it) and achieved matrix-product FLOP/s (counted on the jaxpr), as a
+fraction of the device's peak where known. An env step is one (action, observation) of one
+task instance. `--target_kl` instead times training from scratch to that KL.
 
   python -m launch.benchmark --agent=lstm --batch_sizes=256,4096,65536 --horizons=20
   python -m launch.benchmark --agent=transformer --batch_sizes=4096 --horizons=20,200
+  python -m launch.benchmark --target_kl=0.01 --batch_sizes=256   # time to KL_int <= 0.01
 """
 
 import json
@@ -15,17 +17,27 @@ import sys
 
 from absl import app, flags
 
+from launch import quiet_logging
+
 flags.DEFINE_string("task", "bandit", "Task name (its horizon is set by --horizons).")
 flags.DEFINE_string("agent", "lstm", "lstm | gru | transformer.")
 flags.DEFINE_integer("hidden", 64, "Recurrent width.")
 flags.DEFINE_integer("width", 64, "Transformer width.")
 flags.DEFINE_integer("num_layers", 2, "Transformer layers.")
 flags.DEFINE_integer("num_heads", 4, "Transformer heads.")
+flags.DEFINE_bool("remat", False, "Transformer: recompute attention in the backward pass.")
+flags.DEFINE_integer("scan_unroll", 1, "Time steps per compiled-loop iteration.")
 flags.DEFINE_string("teaching", "counterfactual", "counterfactual | demonstration | mixed.")
 flags.DEFINE_list("batch_sizes", ["256", "1024"], "Episodes per update.")
 flags.DEFINE_list("horizons", ["20"], "Episode lengths T.")
 flags.DEFINE_integer("updates_per_call", 10, "Updates per compiled chunk (lax.scan).")
 flags.DEFINE_integer("repeats", 5, "Timed chunks per setting (the median is reported).")
+flags.DEFINE_float("target_kl", None, "Instead of throughput: time training from scratch "
+                   "(of --task at each horizon) until kl_action_interventional <= this.")
+flags.DEFINE_integer("eval_every", 20, "--target_kl: updates between evaluations.")
+flags.DEFINE_integer("eval_episodes", 2048, "--target_kl: deployment episodes per evaluation.")
+flags.DEFINE_integer("max_updates", 5000, "--target_kl: give up after this many updates.")
+flags.DEFINE_float("learning_rate", None, "Adam learning rate (default: the config's).")
 flags.DEFINE_string("json", None, "Also write the rows to this JSON file.")
 FLAGS = flags.FLAGS
 
@@ -33,6 +45,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  quiet_logging()
   from causal_meta import benchmark
   from causal_meta import config as config_lib
   try:
@@ -45,20 +58,39 @@ def main(argv):
   base = config_lib.default()
   base.task.name = FLAGS.task
   base.agent.update(kind=FLAGS.agent, hidden=FLAGS.hidden, width=FLAGS.width,
-                    num_layers=FLAGS.num_layers, num_heads=FLAGS.num_heads)
+                    num_layers=FLAGS.num_layers, num_heads=FLAGS.num_heads, remat=FLAGS.remat)
+  base.scan_unroll = FLAGS.scan_unroll
   base.teaching = FLAGS.teaching
   base.updates_per_call = FLAGS.updates_per_call
+  base.eval_episodes = FLAGS.eval_episodes
+  if FLAGS.learning_rate is not None:
+    base.optim.learning_rate = FLAGS.learning_rate
   try:
     settings = [benchmark.setting(base, b, t) for b in batch_sizes for t in horizons]
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+  for name in ("eval_every", "eval_episodes", "max_updates"):
+    if FLAGS[name].value < 1:
+      print(f"error: --{name} must be a positive integer, got {FLAGS[name].value}",
+            file=sys.stderr)
+      sys.exit(2)
+  if FLAGS.target_kl is not None and FLAGS.target_kl <= 0:
+    print(f"error: --target_kl must be positive, got {FLAGS.target_kl}", file=sys.stderr)
+    sys.exit(2)
   rows = []
-  print(benchmark.HEADER)
+  if FLAGS.target_kl is None:
+    header, fmt = benchmark.HEADER, benchmark.format_row
+    measure = lambda config: benchmark.measure(config, FLAGS.repeats)
+  else:
+    header, fmt = benchmark.TARGET_HEADER, benchmark.format_target_row
+    measure = lambda config: benchmark.time_to_target(
+        config, FLAGS.target_kl, FLAGS.eval_every, FLAGS.max_updates)
+  print(header)
   for config in settings:
-    row = benchmark.measure(config, FLAGS.repeats)
+    row = measure(config)
     rows.append(row)
-    print(benchmark.format_row(row), flush=True)
+    print(fmt(row), flush=True)
   if FLAGS.json:
     with open(FLAGS.json, "w") as f:
       json.dump(rows, f, indent=1)

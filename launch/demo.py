@@ -2,6 +2,8 @@
 
 from absl import app, flags
 
+from launch import quiet_logging
+
 flags.DEFINE_string("workdir", "runs/demo", "Where results.json and figures/ go.")
 flags.DEFINE_integer("episodes", 100_000, "Episodes per oracle policy.")
 flags.DEFINE_integer("seed", 0, "PRNG seed.")
@@ -12,6 +14,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  quiet_logging()
   from causal_meta import demo
   demo.run(FLAGS.workdir, FLAGS.episodes, FLAGS.seed, FLAGS.num_updates)
 

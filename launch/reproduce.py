@@ -8,6 +8,8 @@ import sys
 
 from absl import app, flags
 
+from launch import quiet_logging
+
 from causal_meta import results
 from causal_meta.tabular import reproduce as tabular_reproduce
 from experiments import padlock_retrain, tictactoe
@@ -34,6 +36,7 @@ def _fail(message: str) -> None:
 
 
 def main(argv):
+  quiet_logging()
   names = ", ".join(sorted(RESULTS))
   if len(argv) != 2 or argv[1] not in RESULTS:
     got = " ".join(argv[1:]) or "nothing"

@@ -10,6 +10,8 @@ state) and writes DIR/seeds.json and DIR/seeds.md (per seed and mean ± std).
 import sys
 
 from absl import app, flags
+
+from launch import quiet_logging
 from ml_collections import config_flags
 
 config_flags.DEFINE_config_file("config", None, "Base experiment config file.",
@@ -24,6 +26,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  quiet_logging()
   from causal_meta import sweep
   if FLAGS.config is None or FLAGS.workdir is None:
     print("error: --config and --workdir are required", file=sys.stderr)

@@ -10,8 +10,10 @@ written); 1 a non-finite loss (the last good checkpoint is kept); 143 preempted 
 
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
+
+from launch import quiet_logging
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file (get_config()).",
                                 lock_config=True)
@@ -47,8 +49,7 @@ def parse_flags(argv):
 def main(argv):
   if len(argv) > 1:
     fail(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+  quiet_logging()
   from causal_meta import config as config_lib
   from causal_meta import checkpoints, train
   try:

@@ -80,3 +80,25 @@ def test_token_encoding():
 def test_bad_agent_config(kwargs, match):
   with pytest.raises(ValueError, match=match):
     agents.make(task=tasks.make("bandit"), **kwargs)
+
+
+def test_remat_and_unroll_change_no_number():
+  """The speed options compute the same function: transformer remat (same loss and gradient),
+  recurrent learning-scan unrolling and rollout unrolling (same trajectory and logits)."""
+  task = tasks.make("bandit", horizon=5)
+  plain = agents.make("transformer", task, **SIZES)
+  params = plain.init(jax.random.PRNGKey(0))
+  traj = rollout.braid(task, plain.policy(params), jax.random.PRNGKey(1), 4)
+  loss = lambda agent: jax.value_and_grad(lambda p: jnp.sum(agent.unroll(p, traj)[0] ** 2))
+  remat = agents.make("transformer", task, remat=True, **SIZES)
+  want, got = loss(plain)(params), loss(remat)(params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), want, got)
+
+  lstm = agents.make("lstm", task, **SIZES)
+  params = lstm.init(jax.random.PRNGKey(0))
+  traj = rollout.braid(task, lstm.policy(params), jax.random.PRNGKey(1), 4)
+  traj3 = rollout.braid(task, lstm.policy(params), jax.random.PRNGKey(1), 4, unroll=3)
+  jax.tree.map(np.testing.assert_array_equal, traj, traj3)
+  unrolled = agents.make("lstm", task, unroll=3, **SIZES)
+  np.testing.assert_allclose(unrolled.unroll(params, traj)[0], lstm.unroll(params, traj)[0],
+                             rtol=1e-6, atol=1e-6)

@@ -3,10 +3,11 @@ Speed itself is never asserted here (see BENCHMARKS.md)."""
 
 import chex
 import jax
+import jax.numpy as jnp
 
 from causal_meta import benchmark
 from causal_meta import config as config_lib
-from causal_meta import train
+from causal_meta import rollout, train
 
 
 def test_update_is_traced_once_over_many_chunks():
@@ -35,3 +36,53 @@ def test_benchmark_row():
   assert row["compile_seconds"] > 0
   assert row["gflop_per_update"] is None or row["gflop_per_update"] > 0
   assert benchmark.format_row(row).startswith("| ")
+
+
+def test_matmul_flops_multiplies_scan_trip_counts():
+  """Brute force: a [4, 8] x [8, 8] product is 2·4·8·8 FLOPs; a scan of 7 runs it 7 times, a
+  scan of 3 around that 21 times; a cond counts its costlier branch; jit is looked through."""
+  one = 2 * 4 * 8 * 8
+
+  def inner(x, w):
+    return jax.lax.scan(lambda c, _: (jnp.tanh(c @ w), None), x, None, length=7)[0]
+
+  def outer(x, w):
+    return jax.lax.scan(lambda c, _: (jax.jit(inner)(c, w), None), x, None, length=3)[0]
+
+  def branchy(x, w):
+    return jax.lax.cond(x[0, 0] > 0, lambda: (x @ w) @ w, lambda: x @ w)
+
+  x, w = jnp.ones((4, 8)), jnp.ones((8, 8))
+  assert benchmark.matmul_flops(inner, x, w) == 7 * one
+  assert benchmark.matmul_flops(outer, x, w) == 21 * one
+  assert benchmark.matmul_flops(branchy, x, w) == 2 * one
+  # Reverse mode: each forward product becomes two (one per operand) in the backward scan.
+  assert benchmark.matmul_flops(jax.grad(lambda x, w: inner(x, w).sum(), (0, 1)), x, w) \
+      == 3 * 7 * one
+
+
+def test_matmul_flops_of_the_lstm_learning_pass():
+  """The recurrent learning pass, counted by hand: per token the input projection and the
+  recurrent product (H x 4H each) and the heads (H x (A + O)), for B episodes of 2T tokens."""
+  config = config_lib.default()
+  config.agent.hidden = H = 8
+  config.task.bandit.horizon = T = 5
+  task, agent = config_lib.validate(config)
+  params = agent.init(jax.random.PRNGKey(0))
+  B = 3
+  traj = rollout.braid(task, agent.policy(params), jax.random.PRNGKey(1), B)
+  A, O = task.num_actions, task.num_observations
+  want = B * 2 * T * (2 * (2 * H * 4 * H) + 2 * H * (A + O))
+  assert benchmark.matmul_flops(lambda p: agent.unroll(p, traj), params) == want
+
+
+def test_time_to_target_stops_when_reached_and_gives_up_otherwise():
+  config = config_lib.default()
+  config.agent.hidden, config.batch_size, config.eval_episodes = 8, 16, 32
+  config.task.bandit.horizon = 5
+  easy = benchmark.time_to_target(config, target=100.0, eval_every=3, max_updates=30)
+  assert easy["reached"] and easy["updates"] == 3 and easy["kl_action_interventional"] <= 100
+  hard = benchmark.time_to_target(config, target=1e-12, eval_every=2, max_updates=4)
+  assert not hard["reached"] and hard["updates"] == 4 and hard["env_steps"] == 4 * 16 * 5
+  assert hard["total_seconds"] >= hard["seconds_after_compile"] > 0
+  assert "(not reached)" in benchmark.format_target_row(hard)

@@ -41,6 +41,7 @@ BAD_INPUTS = {
     "zero_batch": (["--config.batch_size=0"], "config.batch_size"),
     "negative_updates": (["--config.num_updates=-5"], "config.num_updates"),
     "zero_hidden": (["--config.agent.hidden=0"], "config.agent.hidden"),
+    "zero_scan_unroll": (["--config.scan_unroll=0"], "config.scan_unroll"),
     "probability_above_one": (["--config.mixed_prob=1.5"], "config.mixed_prob"),
     "negative_learning_rate": (["--config.optim.learning_rate=-1"], "config.optim.learning_rate"),
     "b2_out_of_range": (["--config.optim.b2=1.5"], "config.optim.b2"),

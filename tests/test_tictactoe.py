@@ -111,3 +111,13 @@ def test_experiment_writes_rows(tmp_path):
                                                            (1, False)]
   for r in rows:
     assert 0 <= r["p1_score"] <= 1 and 0 <= r["p2_score"] <= 1 and r["kl"] >= 0
+
+
+def test_play_in_chunks_is_the_same_games():
+  model, params = _tiny_model()
+  games, stats = lib.play(model, params, jax.random.PRNGKey(2), 40, False, True)
+  chunked, chunked_stats = lib.play(model, params, jax.random.PRNGKey(2), 40, False, True,
+                                    chunk=16)
+  jax.tree.map(np.testing.assert_array_equal, games, chunked)
+  for k in stats:
+    np.testing.assert_allclose(stats[k], chunked_stats[k], rtol=1e-5)

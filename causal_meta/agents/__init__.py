@@ -103,11 +103,12 @@ class Agent:
 
 def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: int = 2,
          num_heads: int = 4, mlp_ratio: int = 4, author_tokens: bool = True,
-         num_outcomes: int = 0) -> Agent:
+         num_outcomes: int = 0, remat: bool = False, unroll: int = 1) -> Agent:
   """Builds an agent of `kind` ('lstm', 'gru' or 'transformer') for `task`'s alphabets.
 
-  Recurrent agents use `hidden`; the transformer uses `width`, `num_layers`, `num_heads`,
-  `mlp_ratio`. `author_tokens`, `num_outcomes`: see `Agent`.
+  Recurrent agents use `hidden` (and `unroll`: steps per iteration of the learning scan); the
+  transformer uses `width`, `num_layers`, `num_heads`, `mlp_ratio` (and `remat`: recompute
+  attention in the backward pass). `author_tokens`, `num_outcomes`: see `Agent`.
   """
   if num_outcomes not in (0, tokens.NUM_OUTCOMES):
     raise ValueError(f"agent: 'num_outcomes' must be 0 or {tokens.NUM_OUTCOMES}, "
@@ -119,7 +120,8 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
       raise ValueError(f"agent: '{name}' must be a positive integer, got {value!r}")
   if kind in ("lstm", "gru"):
-    module = Recurrent(vocab, task.num_actions, task.num_observations, hidden, cell=kind)
+    module = Recurrent(vocab, task.num_actions, task.num_observations, hidden, cell=kind,
+                       unroll=unroll)
   elif kind == "transformer":
     if width % num_heads:
       raise ValueError(f"agent: 'width' ({width}) must be divisible by 'num_heads' "
@@ -127,7 +129,7 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
     # BOS + 2T tokens: the last observation token is consumed (and unused) while acting.
     module = Transformer(vocab, task.num_actions, task.num_observations,
                          max_len=2 * task.horizon + 1, width=width, num_layers=num_layers,
-                         num_heads=num_heads, mlp_ratio=mlp_ratio)
+                         num_heads=num_heads, mlp_ratio=mlp_ratio, remat=remat)
   else:
     raise ValueError(f"unknown agent kind {kind!r}; allowed: {', '.join(KINDS)}")
   return Agent(module, task.num_actions, task.num_observations, task.horizon,

@@ -11,14 +11,15 @@ import jax.numpy as jnp
 class Recurrent(nn.Module):
   """A token embedding, one LSTM or GRU cell of width `hidden`, and two linear heads.
 
-  Shapes (one episode; vmap for a batch): token int32 [], carry [2, H] (LSTM: h, c) or [1, H]
-  (GRU), action logits [A], observation logits [O].
+  Shapes (one episode; vmap for a batch): token int32 [], carry (h, c) (LSTM) or (h,) (GRU)
+  of [H] each, action logits [A], observation logits [O].
   """
   vocab_size: int
   num_actions: int
   num_observations: int
   hidden: int = 64
   cell: str = "lstm"
+  unroll: int = 1  # steps per iteration of the learning scan (same numbers)
 
   def setup(self):
     H = self.hidden
@@ -36,42 +37,44 @@ class Recurrent(nn.Module):
                             (self.num_actions + self.num_observations,))
 
   def initial_carry(self):
-    return jnp.zeros((2 if self.cell == "lstm" else 1, self.hidden))
-
-  def _cell(self, carry, token):
-    params = (self.embedding, self.w, self.b, self.w_out, self.b_out)
-    return _cell(self.cell, self.hidden, params, carry, token)
+    H = self.hidden
+    return (jnp.zeros((H,)), jnp.zeros((H,))) if self.cell == "lstm" else (jnp.zeros((H,)),)
 
   def step(self, carry, token):
     """One token: (carry, action logits [A], observation logits [O])."""
-    carry, out = self._cell(carry, token)
+    x_proj = self.embedding[token] @ self.w[:self.hidden]
+    carry = _cell(self.cell, self.hidden, self.w, self.b, carry, x_proj)
+    out = carry[0] @ self.w_out + self.b_out
     return carry, out[:self.num_actions], out[self.num_actions:]
 
   def __call__(self, tokens):
-    """Teacher-forced pass over int32 [L] tokens: ([L, A], [L, O])."""
+    """Teacher-forced pass over int32 [L] tokens: ([L, A], [L, O]).
+
+    Only h·W_h is sequential: the input projection x·W_x of every token and the output head
+    of every state are one matrix product each, outside the scan (same sums as `step`)."""
     # Read the parameters once, then a pure function: safe to close over inside lax.scan.
-    params = (self.embedding, self.w, self.b, self.w_out, self.b_out)
-    cell = lambda carry, token: _cell(self.cell, self.hidden, params, carry, token)
-    _, out = jax.lax.scan(cell, self.initial_carry(), tokens)
+    w, b = self.w, self.b
+    x_proj = self.embedding[tokens] @ w[:self.hidden]  # [L, gates·H]
+
+    def cell(carry, x):
+      carry = _cell(self.cell, self.hidden, w, b, carry, x)
+      return carry, carry[0]
+    _, h = jax.lax.scan(cell, self.initial_carry(), x_proj, unroll=self.unroll)  # h [L, H]
+    out = h @ self.w_out + self.b_out
     return out[:, :self.num_actions], out[:, self.num_actions:]
 
 
-def _cell(kind, H, params, carry, token):
-  """carry [2 or 1, H], token int32 [] -> (carry, logits [A + O])."""
-  embedding, w, b, w_out, b_out = params
-  x = embedding[token]
+def _cell(kind, H, w, b, carry, x_proj):
+  """One step from the token's input projection x·W_x [gates·H]: carry (h, c) or (h,) of
+  [H] each -> new carry. w [2H, gates·H]: rows :H read the token, rows H: the state."""
   h = carry[0]
   if kind == "lstm":
-    z = jnp.concatenate([x, h]) @ w + b
-    i, f, g, o = jnp.split(z, 4)
+    i, f, g, o = jnp.split(x_proj + h @ w[H:] + b, 4)
     c = jax.nn.sigmoid(f) * carry[1] + jax.nn.sigmoid(i) * jnp.tanh(g)
-    h = jax.nn.sigmoid(o) * jnp.tanh(c)
-    new = jnp.stack([h, c])
-  else:  # GRU (Cho et al. 2014), candidate computed from the reset-gated state
-    zx = x @ w[:H] + b
-    r = jax.nn.sigmoid(zx[:H] + h @ w[H:, :H])
-    u = jax.nn.sigmoid(zx[H:2 * H] + h @ w[H:, H:2 * H])
-    n = jnp.tanh(zx[2 * H:] + (r * h) @ w[H:, 2 * H:])
-    h = (1 - u) * n + u * h
-    new = h[None]
-  return new, h @ w_out + b_out
+    return jax.nn.sigmoid(o) * jnp.tanh(c), c
+  # GRU (Cho et al. 2014), candidate computed from the reset-gated state
+  zx = x_proj + b
+  r = jax.nn.sigmoid(zx[:H] + h @ w[H:, :H])
+  u = jax.nn.sigmoid(zx[H:2 * H] + h @ w[H:, H:2 * H])
+  n = jnp.tanh(zx[2 * H:] + (r * h) @ w[H:, 2 * H:])
+  return ((1 - u) * n + u * h,)

@@ -67,12 +67,19 @@ class Transformer(nn.Module):
   num_layers: int = 2
   num_heads: int = 4
   mlp_ratio: int = 4
+  remat: bool = False  # learning pass: recompute attention scores in the backward pass
 
   def setup(self):
     self.embed = nn.Embed(self.vocab_size, self.width)
     self.pos_embed = self.param("pos_embed", nn.initializers.normal(0.02),
                                 (self.max_len, self.width))
-    self.blocks = [Block(self.width, self.num_heads, self.mlp_ratio)
+    block = Block
+    if self.remat:
+      # The learning pass keeps each block's projections (products with no batch dimension)
+      # and recomputes the [H, L, L] scores and softmax, which dominate memory at long
+      # horizons. Acting (`step`) is unaffected.
+      block = nn.remat(Block, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)
+    self.blocks = [block(self.width, self.num_heads, self.mlp_ratio)
                    for _ in range(self.num_layers)]
     self.ln_f = nn.LayerNorm()
     self.head = nn.Dense(self.num_actions + self.num_observations)

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The GPU numbers in BENCHMARKS.md: run from the repository root on a machine with one GPU and
+# JAX with CUDA (plus flax, optax, chex, orbax-checkpoint, absl-py, ml_collections). Each part
+# has its own time limit so that one slow setting cannot take the rest down; outputs go to
+# ${OUT:-runs/gpu}. Usage:
+#   bash launch/gpu_benchmarks.sh [throughput|variants|target|seeds|padlock|tictactoe|all]...
+set -u
+out=${OUT:-runs/gpu}     # benchmark JSON and logs
+runs=${RUNS:-$out/runs}  # training runs' work directories
+mkdir -p "$out" "$runs"
+export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+b() { timeout "$1" python3 -m launch.benchmark "${@:2}"; echo "(exit $?)"; }
+
+part_throughput() {
+  for u in 1 4; do
+    b 80 --agent=lstm --batch_sizes=256,4096,65536 --horizons=20 --scan_unroll=$u \
+      --json="$out/lstm_u$u.json"
+  done
+  b 150 --agent=lstm --batch_sizes=256,4096,65536 --horizons=100 --json="$out/lstm_t100.json"
+  b 150 --agent=lstm --batch_sizes=256,4096 --horizons=500 --json="$out/lstm_t500.json"
+  b 200 --agent=transformer --batch_sizes=256,4096 --horizons=20,200 \
+    --json="$out/transformer.json"
+}
+
+part_variants() {  # what was tried (BENCHMARKS.md): loop unrolling, remat
+  b 120 --agent=lstm --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
+    --json="$out/lstm_unroll4.json"
+  b 150 --agent=transformer --batch_sizes=4096 --horizons=20 --scan_unroll=4 \
+    --json="$out/transformer_unroll4.json"
+  b 200 --agent=transformer --remat --batch_sizes=256,4096 --horizons=20,200 \
+    --json="$out/transformer_remat.json"
+}
+
+part_padlock() {  # the README's padlock table, 6,000 updates
+  timeout 400 python3 -m launch.sweep --config=experiments/padlock.py --workdir="$runs/padlock" \
+    --grid=agent.kind=lstm,transformer --grid=teaching=counterfactual,demonstration,mixed \
+    --config.num_updates=6000 > "$out/padlock.log" 2>&1; echo "padlock (exit $?)"
+  tail -8 "$out/padlock.log"
+}
+
+part_tictactoe() {  # [D] Table 2 at minGPT size (experiments/tictactoe.py, 'gpu')
+  timeout 450 python3 -m launch.reproduce tictactoe --workdir="$runs/tictactoe" \
+    > "$out/tictactoe.log" 2>&1; echo "tictactoe (exit $?)"
+  grep -v -E "Warning|warn|libtpu|fontManager" "$out/tictactoe.log" | tail -20
+}
+
+part_target() {
+  b 60 --target_kl=0.01 --batch_sizes=256 --json="$out/target_b256.json"
+  b 90 --target_kl=0.01 --batch_sizes=1024,4096 --learning_rate=1e-2 --eval_every=10 \
+    --json="$out/target_large.json"
+}
+
+part_seeds() {
+  for s in 1 8; do
+    timeout 120 python3 -m launch.sweep --config=experiments/bandit.py --workdir="$runs/seeds$s" \
+      --seeds=$s > "$out/seeds$s.log" 2>&1; echo "seeds=$s (exit $?)"
+  done
+  python3 - "$runs" <<'PY'
+import json, sys
+r = {s: json.load(open(f"{sys.argv[1]}/seeds{s}/seeds.json")) for s in (1, 8)}
+for s, v in r.items():
+  print(f"seeds={s}: compile {v['compile_seconds']:.1f} s, train {v['train_seconds']:.2f} s")
+print(f"8 seeds cost {r[8]['train_seconds'] / r[1]['train_seconds']:.2f}x one seed")
+PY
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import jax, flax, optax; print('jax', jax.__version__, jax.devices(),
+                                          'flax', flax.__version__, 'optax', optax.__version__)"
+for part in "${@:-all}"; do
+  case $part in
+    all) part_throughput; part_variants; part_target; part_seeds; part_padlock; part_tictactoe;;
+    throughput|target|seeds|variants|padlock|tictactoe) "part_$part";;
+    *) echo "unknown part $part"; exit 2;;
+  esac
+done
