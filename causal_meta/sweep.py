@@ -79,12 +79,15 @@ def configs(base, axes: Sequence[tuple[str, list[Any]]]):
   return out
 
 
-def run_grid(base, axes, workdir: str, verbose: bool = True) -> list[dict]:
+def run_grid(base, axes, workdir: str, verbose: bool = True,
+             progress: bool | None = None) -> list[dict]:
+  """Trains every combination into WORKDIR/<run>/ (see train_and_evaluate; `progress` too)
+  and writes WORKDIR/results.csv and results.md after each run."""
   rows = []
   for name, config in configs(base, axes):
     if verbose:
       print(f"== {name}", flush=True)
-    summary = train.train_and_evaluate(config, os.path.join(workdir, name), verbose)
+    summary = train.train_and_evaluate(config, os.path.join(workdir, name), verbose, progress)
     rows.append({"run": name, **{k: summary.get(k) for k in COLUMNS}})
     write_tables(rows, workdir)  # after every run: an interrupted sweep keeps what it did
   return rows

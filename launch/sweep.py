@@ -18,6 +18,8 @@ config_flags.DEFINE_config_file("config", None, "Base experiment config file.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Output directory.")
 flags.DEFINE_multi_string("grid", [], "FIELD=V1,V2,... (repeatable): the grid's axes.")
+flags.DEFINE_bool("progress", True, "A progress bar per run when stdout is a terminal "
+                  "(--noprogress: plain log lines).")
 flags.DEFINE_integer("seeds", 0, "Train this many seeds (config.seed, config.seed+1, ...) in "
                      "one compiled program instead of a grid.")
 FLAGS = flags.FLAGS
@@ -52,7 +54,8 @@ def main(argv):
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  rows = sweep.run_grid(FLAGS.config, axes, FLAGS.workdir)
+  rows = sweep.run_grid(FLAGS.config, axes, FLAGS.workdir,
+                        progress=None if FLAGS.progress else False)
   print(sweep.markdown(rows))
 
 
