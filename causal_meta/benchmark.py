@@ -13,7 +13,7 @@ import jax.extend
 import numpy as np
 
 from causal_meta import config as config_lib
-from causal_meta import evaluate, losses, train
+from causal_meta import evaluate, train
 
 # Dense peak FLOP/s by device kind, float32 (non-tensor-core) and bf16 tensor-core, for the
 # "fraction of peak" column. Unknown devices report no fraction.
@@ -111,11 +111,8 @@ def measure(config, repeats: int = 5) -> dict:
   key = jax.random.PRNGKey(1)
   traj = jax.block_until_ready(act(holder[0].params, key))
   roll_seconds = _median_seconds(lambda: act(holder[0].params, key), repeats)
-  weights = dict(counterfactual_weight=config.loss.counterfactual_weight,
-                 factual_weight=config.loss.factual_weight)
   # traj is an argument, not a closed-over constant that XLA would try to fold.
-  grad = jax.jit(jax.grad(lambda p, tr: losses.teaching_loss(*agent.unroll(p, tr), tr,
-                                                             **weights)[0]))
+  grad = jax.jit(jax.grad(lambda p, tr: train.make_loss(agent, config)(p, tr)[0]))
   jax.block_until_ready(grad(holder[0].params, traj))
   learn_seconds = _median_seconds(lambda: grad(holder[0].params, traj), repeats)
 

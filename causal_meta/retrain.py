@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from causal_meta import evaluate, losses, oracle, rollout
+from causal_meta import evaluate, losses, oracle, rollout, train
 from causal_meta.agents import Agent, tokens
 from causal_meta.tasks.base import Task
 
@@ -110,22 +110,9 @@ def make_fit(agent: Agent, optimizer: optax.GradientTransformation, batch_size: 
   Returns fit(params, opt_state, key, data, original) -> (params, opt_state, metrics [K]).
   `original` is mixed in with per-row probability `mix` (pass any Dataset when mix = 0).
   """
-  def update(carry, i):
-    params, opt_state, key, data, original = carry
-    batch = sample_batch(jax.random.fold_in(key, i), data, batch_size, original, mix)
-    (loss, parts), grads = jax.value_and_grad(
-        functools.partial(dataset_loss, agent), has_aux=True)(params, batch)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
-    return (params, opt_state, key, data, original), dict(loss=loss, **parts)
-
-  @jax.jit
-  def fit(params, opt_state, key, data, original):
-    (params, opt_state, *_), metrics = jax.lax.scan(
-        update, (params, opt_state, key, data, original), jnp.arange(num_updates))
-    return params, opt_state, metrics
-
-  return fit
+  sample = lambda k, data, original: sample_batch(k, data, batch_size, original, mix)
+  return train.make_data_fit(functools.partial(dataset_loss, agent), sample, optimizer,
+                             num_updates)
 
 
 def prior_uncertain(task: Task, traj: rollout.Trajectory) -> Array:

@@ -23,8 +23,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
+from causal_meta import train
 from causal_meta.agents.transformer import Block
 from causal_meta.tasks import tictactoe as ttt
 
@@ -107,25 +107,18 @@ def window_loss(model, params, windows) -> Array:
 
 def make_fit(model, optimizer, batch: int, num_updates: int, mix: float = 0.0):
   """jit(K updates via lax.scan): fit(params, opt_state, key, games, original) ->
-  (params, opt_state, losses [K]). Each window comes from `original` with probability `mix`."""
-  def update(carry, i):
-    params, opt_state, key, games, original = carry
-    k_new, k_old, k_mix = jax.random.split(jax.random.fold_in(key, i), 3)
+  (params, opt_state, metrics: dict(loss [K])). Each window comes from `original` with
+  probability `mix`."""
+  def sample(key, games, original):
+    k_new, k_old, k_mix = jax.random.split(key, 3)
     w = sample_windows(k_new, games, batch)
     if mix > 0.0:
       use_old = jax.random.uniform(k_mix, (batch, 1)) < mix
       w = jnp.where(use_old, sample_windows(k_old, original, batch), w)
-    loss, grads = jax.value_and_grad(functools.partial(window_loss, model))(params, w)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state, key, games, original), loss
+    return w
 
-  @jax.jit
-  def fit(params, opt_state, key, games, original):
-    (params, opt_state, *_), losses = jax.lax.scan(
-        update, (params, opt_state, key, games, original), jnp.arange(num_updates))
-    return params, opt_state, losses
-
-  return fit
+  loss = lambda params, w: (window_loss(model, params, w), {})
+  return train.make_data_fit(loss, sample, optimizer, num_updates)
 
 
 # ------------------------------------------------------------------------------------------------

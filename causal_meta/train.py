@@ -94,6 +94,19 @@ def make_act(task: Task, agent: Agent, config, mesh=None):
   return act
 
 
+def make_loss(agent: Agent, config):
+  """The learning half of an update: (params, Trajectory [B, T]) -> (loss, dict of parts),
+  one teacher-forced pass with the config's counterfactual and factual weights."""
+  weights = dict(counterfactual_weight=config.loss.counterfactual_weight,
+                 factual_weight=config.loss.factual_weight)
+
+  def loss_fn(params, traj):
+    action_logits, obs_logits = agent.unroll(params, traj)
+    return losses.teaching_loss(action_logits, obs_logits, traj, **weights)
+
+  return loss_fn
+
+
 def make_update(task: Task, agent: Agent, optimizer, config, mesh=None):
   """The pure update: TrainState -> (TrainState, metrics dict of scalars).
 
@@ -102,12 +115,7 @@ def make_update(task: Task, agent: Agent, optimizer, config, mesh=None):
   """
   mesh = parallel.data_mesh() if mesh is None else mesh
   act = make_act(task, agent, config, mesh)
-  weights = dict(counterfactual_weight=config.loss.counterfactual_weight,
-                 factual_weight=config.loss.factual_weight)
-
-  def loss_fn(params, traj):
-    action_logits, obs_logits = agent.unroll(params, traj)
-    return losses.teaching_loss(action_logits, obs_logits, traj, **weights)
+  loss_fn = make_loss(agent, config)
 
   def update(state: TrainState) -> tuple[TrainState, dict]:
     key = jax.random.fold_in(state.key, state.step)
@@ -136,6 +144,31 @@ def make_train_chunk(update, num_updates: int):
   def train_chunk(state):
     return jax.lax.scan(lambda s, _: update(s), state, None, length=num_updates)
   return train_chunk
+
+
+def make_data_fit(batch_loss, sample, optimizer, num_updates: int):
+  """Supervised fitting on fixed data, `num_updates` optimizer steps in one `lax.scan` under
+  one `jit`: fit(params, opt_state, key, data, original) -> (params, opt_state, metrics [K]).
+
+  Step i draws its batch with `sample(fold_in(key, i), data, original)` and minimises
+  `batch_loss(params, batch) -> (loss, dict of aux scalars)`; metrics = dict(loss, **aux).
+  Used by the retraining experiments (`retrain`, `tictactoe`).
+  """
+  def update(carry, i):
+    params, opt_state, key, data, original = carry
+    batch = sample(jax.random.fold_in(key, i), data, original)
+    (loss, aux), grads = jax.value_and_grad(batch_loss, has_aux=True)(params, batch)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    return (params, opt_state, key, data, original), dict(loss=loss, **aux)
+
+  @jax.jit
+  def fit(params, opt_state, key, data, original):
+    (params, opt_state, *_), metrics = jax.lax.scan(
+        update, (params, opt_state, key, data, original), jnp.arange(num_updates))
+    return params, opt_state, metrics
+
+  return fit
 
 
 def _to_python(tree):

@@ -79,9 +79,10 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
   params = model.init(jax.random.fold_in(key, 1), jnp.zeros((lib.ttt.CONTEXT,), jnp.int32))
   params = params["params"]
   fit = lib.make_fit(model, optimizer, c.batch_size, c.pretrain_updates)
-  params, _, losses = fit(params, optimizer.init(params), jax.random.fold_in(key, 2), games, games)
+  params, _, metrics = fit(params, optimizer.init(params), jax.random.fold_in(key, 2), games,
+                           games)
   log(f"pretrained on {int(games.outcome.shape[0])} game sequences: final loss "
-      f"{float(losses[-1]):.4f} nats/token ({time.time() - start:.0f} s)")
+      f"{float(metrics['loss'][-1]):.4f} nats/token ({time.time() - start:.0f} s)")
   fine = lib.make_fit(model, optimizer, c.batch_size, c.finetune_updates, c.mix)
   eval_key = jax.random.fold_in(key, 0x5EED)
   rows = []

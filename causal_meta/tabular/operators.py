@@ -170,15 +170,7 @@ def folded_sequence(mdp: TabularMDP, prior: np.ndarray, iterations: int) -> np.n
   Returns:
     [K + 1, T, S, A].
   """
-  p = as_time_indexed(mdp, prior)
-  r0 = _reward(mdp, None)
-  r_k = r0
-  out = [p]
-  for _ in range(iterations):
-    pi = _condition(mdp.transitions, r_k, p)
-    out.append(pi)
-    r_k = r0 + _fold(p, pi)
-  return np.stack(out)
+  return _folded(mdp, prior, iterations, cumulative=False)
 
 
 def folded_cumulative_sequence(mdp: TabularMDP, prior: np.ndarray, iterations: int) -> np.ndarray:
@@ -189,13 +181,18 @@ def folded_cumulative_sequence(mdp: TabularMDP, prior: np.ndarray, iterations: i
   Returns:
     [K + 1, T, S, A] with π^H_0 = p.
   """
+  return _folded(mdp, prior, iterations, cumulative=True)
+
+
+def _folded(mdp: TabularMDP, prior: np.ndarray, iterations: int, cumulative: bool) -> np.ndarray:
+  """r_{k+1} = (r_k if cumulative else r) + log(π_{k+1}/p); returns [K + 1, T, S, A]."""
   p = as_time_indexed(mdp, prior)
-  r_k = _reward(mdp, None)
+  r0 = r_k = _reward(mdp, None)
   out = [p]
   for _ in range(iterations):
     pi = _condition(mdp.transitions, r_k, p)
     out.append(pi)
-    r_k = r_k + _fold(p, pi)
+    r_k = (r_k if cumulative else r0) + _fold(p, pi)
   return np.stack(out)
 
 
