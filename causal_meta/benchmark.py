@@ -3,9 +3,15 @@ asserted: see BENCHMARKS.md for recorded numbers and the commands that printed t
 
 from __future__ import annotations
 
+import collections
 import copy
+import glob
+import gzip
+import json
 import math
+import os
 import statistics
+import sys
 import time
 
 import jax
@@ -87,7 +93,59 @@ def _median_seconds(fn, repeats: int) -> float:
   return statistics.median(times)
 
 
-def measure(config, repeats: int = 5) -> dict:
+def profile(fn, logdir: str, calls: int = 2) -> None:
+  """Captures a JAX profiler trace of `calls` calls of `fn` into `logdir` (view it in
+  Perfetto or TensorBoard; `top_ops` summarises it)."""
+  with jax.profiler.trace(logdir, create_perfetto_trace=True):
+    for _ in range(calls):
+      jax.block_until_ready(fn())
+
+
+def top_ops(logdir: str, n: int = 15) -> list[dict]:
+  """The `n` costliest operations of the latest trace under `logdir`, summed by name: device
+  kernels where the trace has a device (GPU), else XLA's ops on the host (CPU; loops left
+  out, their bodies are counted).
+  Returns [{name, hlo_op, calls, ms, fraction}], fraction of all such time, costliest first."""
+  paths = glob.glob(os.path.join(logdir, "plugins", "profile", "*", "perfetto_trace.json.gz"))
+  if not paths:
+    raise FileNotFoundError(f"no perfetto_trace.json.gz under {logdir}/plugins/profile")
+  with gzip.open(max(paths, key=os.path.getmtime)) as f:
+    trace = json.load(f)
+  events = trace["traceEvents"] if isinstance(trace, dict) else trace
+  meta = lambda kind: {e["pid"]: e["args"]["name"] for e in events
+                       if e.get("ph") == "M" and e.get("name") == kind}
+  processes = meta("process_name")
+  on_device = any("/device:" in name for name in processes.values())
+
+  def counted(e):
+    if e.get("ph") != "X":
+      return False
+    if on_device:
+      return "/device:" in processes.get(e["pid"], "")
+    # Host (CPU): XLA's ops carry an `hlo_op`; loops and calls would count their bodies twice.
+    op = (e.get("args") or {}).get("hlo_op", "")
+    return bool(op) and not op.startswith(("while", "call", "conditional"))
+
+  time_us, calls, hlo = collections.Counter(), collections.Counter(), {}
+  for e in filter(counted, events):
+    time_us[e["name"]] += e.get("dur", 0)
+    calls[e["name"]] += 1
+    hlo.setdefault(e["name"], (e.get("args") or {}).get("hlo_op", ""))
+  total = sum(time_us.values()) or 1.0
+  return [dict(name=name, hlo_op=hlo[name], calls=calls[name], ms=us / 1e3,
+               fraction=us / total) for name, us in time_us.most_common(n)]
+
+
+def format_top_ops(rows: list[dict]) -> str:
+  lines = ["| op | hlo op | calls | ms | % |", "|---|---|---|---|---|"]
+  lines += [f"| {r['name'][:60]} | {r['hlo_op'][:40]} | {r['calls']} | {r['ms']:.3g} | "
+            f"{100 * r['fraction']:.1f} |" for r in rows]
+  return "\n".join(lines)
+
+
+def measure(config, repeats: int = 5, profile_dir: str | None = None) -> dict:
+  """Times one setting (see the module docstring of launch/benchmark.py). `profile_dir`:
+  also trace two chunks of the full update there and add their costliest ops (`top_ops`)."""
   task, agent = config_lib.validate(config)
   optimizer = train.make_optimizer(config)
   update = train.make_update(task, agent, optimizer, config)
@@ -116,6 +174,14 @@ def measure(config, repeats: int = 5) -> dict:
   jax.block_until_ready(grad(holder[0].params, traj))
   learn_seconds = _median_seconds(lambda: grad(holder[0].params, traj), repeats)
 
+  ops = None
+  if profile_dir:
+    try:
+      profile(run_chunk, profile_dir)
+      ops = top_ops(profile_dir)
+    except Exception as e:  # a profiler that cannot start must not cost the timings
+      print(f"warning: profiling failed ({type(e).__name__}: {e})", file=sys.stderr)
+
   K, B, T = config.updates_per_call, config.batch_size, task.horizon
   device = jax.devices()[0]
   stats = device.memory_stats() if hasattr(device, "memory_stats") else None
@@ -129,7 +195,7 @@ def measure(config, repeats: int = 5) -> dict:
       rollout_env_steps_per_second=B * T / roll_seconds,
       ms_per_update=1e3 * seconds / K, rollout_ms=1e3 * roll_seconds,
       learning_ms=1e3 * learn_seconds, scan_unroll=config.scan_unroll,
-      remat=config.agent.remat,
+      remat=config.agent.remat, fused_lstm=config.agent.fused_lstm, top_ops=ops,
       gflop_per_update=flops / K / 1e9 if flops else None,
       achieved_tflops=achieved / 1e12 if achieved else None,
       fraction_of_fp32_peak=achieved / peak if (achieved and peak) else None,

@@ -14,6 +14,9 @@ import ml_collections
 from causal_meta import agents, parallel, rollout, tasks
 
 
+SCHEDULES = ("constant", "cosine")
+
+
 def default() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
@@ -28,12 +31,17 @@ def default() -> ml_collections.ConfigDict:
       kind="lstm", hidden=64, width=64, num_layers=2, num_heads=4, mlp_ratio=4,
       # Transformer: recompute attention in the backward pass instead of keeping its [L, L]
       # scores (memory for long horizons; see BENCHMARKS.md).
-      remat=False))
+      remat=False,
+      # LSTM: learn through the batched pass with a hand-written backward (agents/recurrent.py);
+      # False: autodiff of the per-episode reference cell (the same gradient, slower).
+      fused_lstm=True))
   c.teaching = "counterfactual"   # counterfactual | demonstration | mixed
   c.mixed_prob = 0.5               # mixed: per-step probability that the expert acts
   c.loss = ml_collections.ConfigDict(dict(counterfactual_weight=1.0, factual_weight=1.0))
   c.optim = ml_collections.ConfigDict(dict(learning_rate=3e-3, grad_clip=1.0, b1=0.9,
-                                           b2=0.999, warmup_steps=0))
+                                           b2=0.999, warmup_steps=0,
+                                           # constant | cosine (to 0 at num_updates)
+                                           schedule="constant"))
   c.batch_size = 256               # episodes per update
   c.num_updates = 1000
   c.updates_per_call = 100         # K updates per compiled call (lax.scan)
@@ -79,8 +87,9 @@ def make_agent(config, task) -> agents.Agent:
                      f"{', '.join(agents.KINDS)}")
   for name in ("hidden", "width", "num_layers", "num_heads", "mlp_ratio"):
     _positive_int(config, f"agent.{name}")
-  if not isinstance(a.get("remat", False), bool):
-    raise ValueError(f"config.agent.remat must be True or False, got {a.remat!r}")
+  for flag in ("remat", "fused_lstm"):
+    if not isinstance(a.get(flag, False), bool):
+      raise ValueError(f"config.agent.{flag} must be True or False, got {a[flag]!r}")
   if "scan_unroll" in config:
     _positive_int(config, "scan_unroll")
   try:
@@ -88,6 +97,7 @@ def make_agent(config, task) -> agents.Agent:
     return agents.make(a.kind, task, hidden=a.hidden, width=a.width, num_layers=a.num_layers,
                        num_heads=a.num_heads, mlp_ratio=a.mlp_ratio,
                        remat=a.get("remat", False), unroll=config.get("scan_unroll", 1),
+                       fused_lstm=a.get("fused_lstm", True),
                        author_tokens=config.teaching != "demonstration")
   except ValueError as e:
     raise ValueError(f"config.agent: {e}") from None
@@ -143,6 +153,9 @@ def validate(config, num_devices: int | None = None) -> tuple[tasks.Task, agents
   _number(config, "optim.b1", 0.0, 1.0)
   _number(config, "optim.b2", 0.0, 1.0)
   _number(config, "optim.warmup_steps", 0)
+  if config.optim.get("schedule", "constant") not in SCHEDULES:
+    raise ValueError(f"config.optim.schedule: unknown schedule {config.optim.schedule!r}; "
+                     f"allowed: {', '.join(SCHEDULES)}")
   if config.num_updates % config.updates_per_call:
     raise ValueError(f"config.num_updates ({config.num_updates}) must be a multiple of "
                      f"config.updates_per_call ({config.updates_per_call})")

@@ -59,9 +59,15 @@ class TrainState(NamedTuple):
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
+  """Adam with global-norm clipping. The learning rate: linear warm-up over
+  `optim.warmup_steps`, then constant, or (`optim.schedule = "cosine"`) a cosine decay to 0 at
+  `num_updates`, which lets the last updates settle instead of jittering at full step size."""
   o = config.optim
   lr = o.learning_rate
-  if o.warmup_steps:
+  if o.get("schedule", "constant") == "cosine":
+    lr = optax.warmup_cosine_decay_schedule(0.0, o.learning_rate, o.warmup_steps,
+                                            max(config.num_updates, o.warmup_steps + 1))
+  elif o.warmup_steps:
     lr = optax.linear_schedule(0.0, o.learning_rate, o.warmup_steps)
   return optax.chain(optax.clip_by_global_norm(o.grad_clip),
                      optax.adam(lr, b1=o.b1, b2=o.b2))

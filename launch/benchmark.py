@@ -13,6 +13,7 @@ task instance. `--target_kl` instead times training from scratch to that KL.
 """
 
 import json
+import os
 import sys
 
 from absl import app, flags
@@ -26,6 +27,8 @@ flags.DEFINE_integer("width", 64, "Transformer width.")
 flags.DEFINE_integer("num_layers", 2, "Transformer layers.")
 flags.DEFINE_integer("num_heads", 4, "Transformer heads.")
 flags.DEFINE_bool("remat", False, "Transformer: recompute attention in the backward pass.")
+flags.DEFINE_bool("fused_lstm", True, "LSTM: the batched learning pass with a hand-written "
+                  "backward (--nofused_lstm: autodiff of the reference cell).")
 flags.DEFINE_integer("scan_unroll", 1, "Time steps per compiled-loop iteration.")
 flags.DEFINE_string("teaching", "counterfactual", "counterfactual | demonstration | mixed.")
 flags.DEFINE_list("batch_sizes", ["256", "1024"], "Episodes per update.")
@@ -38,6 +41,8 @@ flags.DEFINE_integer("eval_every", 20, "--target_kl: updates between evaluations
 flags.DEFINE_integer("eval_episodes", 2048, "--target_kl: deployment episodes per evaluation.")
 flags.DEFINE_integer("max_updates", 5000, "--target_kl: give up after this many updates.")
 flags.DEFINE_float("learning_rate", None, "Adam learning rate (default: the config's).")
+flags.DEFINE_string("profile_dir", None, "Also trace two chunks of each setting into "
+                    "DIR/<agent>_B<B>_T<T> and print the costliest ops.")
 flags.DEFINE_string("json", None, "Also write the rows to this JSON file.")
 FLAGS = flags.FLAGS
 
@@ -58,7 +63,8 @@ def main(argv):
   base = config_lib.default()
   base.task.name = FLAGS.task
   base.agent.update(kind=FLAGS.agent, hidden=FLAGS.hidden, width=FLAGS.width,
-                    num_layers=FLAGS.num_layers, num_heads=FLAGS.num_heads, remat=FLAGS.remat)
+                    num_layers=FLAGS.num_layers, num_heads=FLAGS.num_heads, remat=FLAGS.remat,
+                    fused_lstm=FLAGS.fused_lstm)
   base.scan_unroll = FLAGS.scan_unroll
   base.teaching = FLAGS.teaching
   base.updates_per_call = FLAGS.updates_per_call
@@ -81,7 +87,11 @@ def main(argv):
   rows = []
   if FLAGS.target_kl is None:
     header, fmt = benchmark.HEADER, benchmark.format_row
-    measure = lambda config: benchmark.measure(config, FLAGS.repeats)
+    def measure(config):
+      profile_dir = FLAGS.profile_dir and os.path.join(
+          FLAGS.profile_dir, f"{config.agent.kind}_B{config.batch_size}_T"
+          f"{config.task[config.task.name].horizon}")
+      return benchmark.measure(config, FLAGS.repeats, profile_dir)
   else:
     header, fmt = benchmark.TARGET_HEADER, benchmark.format_target_row
     measure = lambda config: benchmark.time_to_target(
@@ -91,6 +101,8 @@ def main(argv):
     row = measure(config)
     rows.append(row)
     print(fmt(row), flush=True)
+    if row.get("top_ops"):
+      print(benchmark.format_top_ops(row["top_ops"]), flush=True)
   if FLAGS.json:
     with open(FLAGS.json, "w") as f:
       json.dump(rows, f, indent=1)

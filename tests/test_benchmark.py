@@ -62,18 +62,37 @@ def test_matmul_flops_multiplies_scan_trip_counts():
 
 
 def test_matmul_flops_of_the_lstm_learning_pass():
-  """The recurrent learning pass, counted by hand: per token the input projection and the
-  recurrent product (H x 4H each) and the heads (H x (A + O)), for B episodes of 2T tokens."""
+  """The recurrent learning pass, counted by hand, for B episodes of 2T tokens: per token the
+  recurrent product (H x 4H) and the heads (H x (A + O)); the input projection (H x 4H) is per
+  token in the reference form and once per vocabulary entry (V of them) in the fused one."""
   config = config_lib.default()
   config.agent.hidden = H = 8
   config.task.bandit.horizon = T = 5
-  task, agent = config_lib.validate(config)
-  params = agent.init(jax.random.PRNGKey(0))
   B = 3
-  traj = rollout.braid(task, agent.policy(params), jax.random.PRNGKey(1), B)
-  A, O = task.num_actions, task.num_observations
-  want = B * 2 * T * (2 * (2 * H * 4 * H) + 2 * H * (A + O))
-  assert benchmark.matmul_flops(lambda p: agent.unroll(p, traj), params) == want
+  for fused in (False, True):
+    config.agent.fused_lstm = fused
+    task, agent = config_lib.validate(config)
+    params = agent.init(jax.random.PRNGKey(0))
+    traj = rollout.braid(task, agent.policy(params), jax.random.PRNGKey(1), B)
+    A, O, V = task.num_actions, task.num_observations, agent.module.vocab_size
+    per_token = 2 * H * 4 * H + 2 * H * (A + O)
+    want = B * 2 * T * (per_token + (0 if fused else 2 * H * 4 * H))
+    want += 2 * V * H * 4 * H if fused else 0
+    assert benchmark.matmul_flops(lambda p: agent.unroll(p, traj), params) == want, fused
+
+
+def test_top_ops_summarises_a_trace(tmp_path):
+  """A profiler trace of a jitted function is summarised into its costliest XLA ops."""
+  x = jnp.ones((64, 64))
+  f = jax.jit(lambda x: jnp.tanh(x @ x).sum())
+  f(x).block_until_ready()
+  benchmark.profile(lambda: f(x), str(tmp_path), calls=3)
+  rows = benchmark.top_ops(str(tmp_path), n=5)
+  assert 0 < len(rows) <= 5
+  assert all(r["calls"] >= 1 and r["ms"] >= 0 for r in rows)
+  assert [r["ms"] for r in rows] == sorted((r["ms"] for r in rows), reverse=True)
+  assert 0 < sum(r["fraction"] for r in rows) <= 1 + 1e-9
+  assert benchmark.format_top_ops(rows).startswith("| op |")
 
 
 def test_time_to_target_stops_when_reached_and_gives_up_otherwise():

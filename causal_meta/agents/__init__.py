@@ -93,8 +93,12 @@ class Agent:
     first = None if outcome is None else jnp.broadcast_to(self._first(outcome), (B,))
     inputs = tokens.encode(traj.actions, self._authors(traj.intervened), traj.observations,
                            self.num_actions, first)
-    action_logits, obs_logits = jax.vmap(
-        lambda x: self.module.apply({"params": params}, x))(inputs)
+    if getattr(self.module, "batched_pass", False):
+      action_logits, obs_logits = self.module.apply({"params": params}, inputs,
+                                                    method="unroll_batch")
+    else:
+      action_logits, obs_logits = jax.vmap(
+          lambda x: self.module.apply({"params": params}, x))(inputs)
     action_logits, obs_logits = action_logits[:, 0::2], obs_logits[:, 1::2]
     chex.assert_shape(action_logits, (B, T, self.num_actions))
     chex.assert_shape(obs_logits, (B, T, self.num_observations))
@@ -103,10 +107,12 @@ class Agent:
 
 def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: int = 2,
          num_heads: int = 4, mlp_ratio: int = 4, author_tokens: bool = True,
-         num_outcomes: int = 0, remat: bool = False, unroll: int = 1) -> Agent:
+         num_outcomes: int = 0, remat: bool = False, unroll: int = 1,
+         fused_lstm: bool = True) -> Agent:
   """Builds an agent of `kind` ('lstm', 'gru' or 'transformer') for `task`'s alphabets.
 
-  Recurrent agents use `hidden` (and `unroll`: steps per iteration of the learning scan); the
+  Recurrent agents use `hidden` (and `unroll`: steps per iteration of the learning scan;
+  `fused_lstm`: the LSTM learns through the batched pass with a hand-written backward); the
   transformer uses `width`, `num_layers`, `num_heads`, `mlp_ratio` (and `remat`: recompute
   attention in the backward pass). `author_tokens`, `num_outcomes`: see `Agent`.
   """
@@ -121,7 +127,7 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
       raise ValueError(f"agent: '{name}' must be a positive integer, got {value!r}")
   if kind in ("lstm", "gru"):
     module = Recurrent(vocab, task.num_actions, task.num_observations, hidden, cell=kind,
-                       unroll=unroll)
+                       unroll=unroll, fused=bool(fused_lstm))
   elif kind == "transformer":
     if width % num_heads:
       raise ValueError(f"agent: 'width' ({width}) must be divisible by 'num_heads' "

@@ -1,7 +1,16 @@
 """Recurrent agents (LSTM, GRU): one cell, used step by step when acting and scanned when
-learning, so the two faces share every parameter and every floating-point operation."""
+learning, so the two faces share every parameter and every floating-point operation.
+
+The LSTM's learning pass has a second, fast form (`Recurrent.unroll_batch`, the default):
+time-major over the whole batch, with a hand-written backward pass (`lstm_hidden`) that keeps
+only the states h and c, recomputes the gates from them, and forms the weight gradients as
+one matrix product over all steps instead of one per step. `Recurrent.__call__` (per episode,
+autodiff) is the reference it is tested against and the form to edit when changing the cell.
+"""
 
 from __future__ import annotations
+
+import functools
 
 import flax.linen as nn
 import jax
@@ -20,6 +29,12 @@ class Recurrent(nn.Module):
   hidden: int = 64
   cell: str = "lstm"
   unroll: int = 1  # steps per iteration of the learning scan (same numbers)
+  fused: bool = True  # LSTM: learn through `unroll_batch` (False: the reference `__call__`)
+
+  @property
+  def batched_pass(self) -> bool:
+    """Whether the learning pass is `unroll_batch` (over the batch) rather than `__call__`."""
+    return self.cell == "lstm" and self.fused
 
   def setup(self):
     H = self.hidden
@@ -40,41 +55,114 @@ class Recurrent(nn.Module):
     H = self.hidden
     return (jnp.zeros((H,)), jnp.zeros((H,))) if self.cell == "lstm" else (jnp.zeros((H,)),)
 
+  def _input_table(self):
+    """x·W_x for every token of the vocabulary: [V, gates·H]. Row v equals
+    embedding[v] @ W_x bit for bit, so looking a token up here is the same as projecting it."""
+    return self.embedding @ self.w[:self.hidden]
+
   def step(self, carry, token):
     """One token: (carry, action logits [A], observation logits [O])."""
-    x_proj = self.embedding[token] @ self.w[:self.hidden]
-    carry = _cell(self.cell, self.hidden, self.w, self.b, carry, x_proj)
+    w_h = self.w[self.hidden:]
+    carry = _cell(self.cell, self.hidden, w_h, self.b, carry, self._input_table()[token])
     out = carry[0] @ self.w_out + self.b_out
     return carry, out[:self.num_actions], out[self.num_actions:]
 
   def __call__(self, tokens):
-    """Teacher-forced pass over int32 [L] tokens: ([L, A], [L, O]).
+    """Teacher-forced pass over int32 [L] tokens: ([L, A], [L, O]). The reference form.
 
     Only h·W_h is sequential: the input projection x·W_x of every token and the output head
     of every state are one matrix product each, outside the scan (same sums as `step`)."""
     # Read the parameters once, then a pure function: safe to close over inside lax.scan.
-    w, b = self.w, self.b
-    x_proj = self.embedding[tokens] @ w[:self.hidden]  # [L, gates·H]
+    w_h, b = self.w[self.hidden:], self.b
+    x_proj = self.embedding[tokens] @ self.w[:self.hidden]  # [L, gates·H]
 
     def cell(carry, x):
-      carry = _cell(self.cell, self.hidden, w, b, carry, x)
+      carry = _cell(self.cell, self.hidden, w_h, b, carry, x)
       return carry, carry[0]
     _, h = jax.lax.scan(cell, self.initial_carry(), x_proj, unroll=self.unroll)  # h [L, H]
     out = h @ self.w_out + self.b_out
     return out[:, :self.num_actions], out[:, self.num_actions:]
 
+  def unroll_batch(self, tokens):
+    """LSTM only: the same pass for a batch, int32 [B, L] -> ([B, L, A], [B, L, O]), through
+    `lstm_hidden` (time-major, hand-written backward pass)."""
+    h = lstm_hidden(self._input_table(), self.w[self.hidden:], self.b, tokens.T,
+                    self.unroll)  # [L, B, H]
+    out = jnp.einsum("lbh,hk->blk", h, self.w_out) + self.b_out
+    return out[..., :self.num_actions], out[..., self.num_actions:]
 
-def _cell(kind, H, w, b, carry, x_proj):
-  """One step from the token's input projection x·W_x [gates·H]: carry (h, c) or (h,) of
-  [H] each -> new carry. w [2H, gates·H]: rows :H read the token, rows H: the state."""
+
+def _cell(kind, H, w_h, b, carry, x_proj):
+  """One step from the token's input projection x·W_x [..., gates·H]: carry (h, c) or (h,)
+  of [..., H] each -> new carry. w_h [H, gates·H]: the recurrent weights (rows H: of `w`)."""
   h = carry[0]
   if kind == "lstm":
-    i, f, g, o = jnp.split(x_proj + h @ w[H:] + b, 4)
+    i, f, g, o = jnp.split(x_proj + h @ w_h + b, 4, axis=-1)
     c = jax.nn.sigmoid(f) * carry[1] + jax.nn.sigmoid(i) * jnp.tanh(g)
     return jax.nn.sigmoid(o) * jnp.tanh(c), c
   # GRU (Cho et al. 2014), candidate computed from the reset-gated state
   zx = x_proj + b
-  r = jax.nn.sigmoid(zx[:H] + h @ w[H:, :H])
-  u = jax.nn.sigmoid(zx[H:2 * H] + h @ w[H:, H:2 * H])
-  n = jnp.tanh(zx[2 * H:] + (r * h) @ w[H:, 2 * H:])
+  r = jax.nn.sigmoid(zx[:H] + h @ w_h[:, :H])
+  u = jax.nn.sigmoid(zx[H:2 * H] + h @ w_h[:, H:2 * H])
+  n = jnp.tanh(zx[2 * H:] + (r * h) @ w_h[:, 2 * H:])
   return ((1 - u) * n + u * h,)
+
+
+# The fast LSTM learning pass. Shapes: V tokens, H hidden, L positions, B episodes.
+
+def _lstm_states(table, w_h, b, tokens, unroll):
+  """Forward: table [V, 4H], w_h [H, 4H], b [4H], tokens int32 [L, B] -> (h, c) [L, B, H]
+  each, the states after every token (the same sums as `_cell`)."""
+  H = w_h.shape[0]
+  carry = (jnp.zeros((tokens.shape[1], H), table.dtype),) * 2
+
+  def step(carry, token):
+    carry = _cell("lstm", H, w_h, b, carry, table[token])
+    return carry, carry
+  _, states = jax.lax.scan(step, carry, tokens, unroll=unroll)
+  return states
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def lstm_hidden(table, w_h, b, tokens, unroll=1):
+  """h [L, B, H]: the LSTM's state after each of the tokens int32 [L, B], from zero state.
+  table [V, 4H] is the input projection of every token, w_h [H, 4H] the recurrent weights,
+  b [4H] the bias (gate order i, f, g, o)."""
+  return _lstm_states(table, w_h, b, tokens, unroll)[0]
+
+
+def _lstm_hidden_fwd(table, w_h, b, tokens, unroll):
+  h, c = _lstm_states(table, w_h, b, tokens, unroll)
+  return h, (table, w_h, b, tokens, h, c)
+
+
+def _lstm_hidden_bwd(unroll, residuals, dh_out):
+  """Backpropagation through time from the saved states alone: each step recomputes its gates
+  from (h_{t-1}, token), carries (dh, dc) back, and emits dz_t, the gradient of the gates'
+  pre-activation; the weight gradients are then one matrix product over all (t, b)."""
+  table, w_h, b, tokens, h, c = residuals
+  zero = jnp.zeros_like(h[:1])
+  h_prev = jnp.concatenate([zero, h[:-1]])
+  c_prev = jnp.concatenate([zero, c[:-1]])
+
+  def step(carry, xs):
+    dh_next, dc_next = carry
+    token, hp, cp, ct, g_out = xs
+    i, f, g, o = jnp.split(table[token] + hp @ w_h + b, 4, axis=-1)
+    i, f, o, g = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jax.nn.sigmoid(o), jnp.tanh(g)
+    dh = g_out + dh_next
+    tc = jnp.tanh(ct)
+    dc = dc_next + dh * o * (1 - tc * tc)
+    dz = jnp.concatenate([dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g * g),
+                          dh * tc * o * (1 - o)], axis=-1)
+    return (dz @ w_h.T, dc * f), dz
+  carry = (jnp.zeros_like(h[0]),) * 2
+  _, dz = jax.lax.scan(step, carry, (tokens, h_prev, c_prev, c, dh_out), reverse=True,
+                       unroll=unroll)  # [L, B, 4H]
+  one_hot = jax.nn.one_hot(tokens, table.shape[0], dtype=dz.dtype)
+  d_table = jnp.einsum("lbv,lbg->vg", one_hot, dz)
+  d_w_h = jnp.einsum("lbh,lbg->hg", h_prev, dz)
+  return d_table, d_w_h, jnp.sum(dz, (0, 1)), None
+
+
+lstm_hidden.defvjp(_lstm_hidden_fwd, _lstm_hidden_bwd)

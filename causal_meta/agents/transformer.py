@@ -29,10 +29,10 @@ class Block(nn.Module):
     self.fc2 = nn.Dense(self.width)
 
   def _attend(self, q, keys, values, mask):
-    """q [..., H, D], keys/values [S, H, D], mask [..., S] -> [..., width]."""
-    scores = jnp.einsum("...hd,shd->...hs", q, keys) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
+    """q [..., H, D], keys/values [H, S, D], mask [..., S] -> [..., width]."""
+    scores = jnp.einsum("...hd,hsd->...hs", q, keys) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
     scores = jnp.where(mask[..., None, :], scores, _MASKED)
-    out = jnp.einsum("...hs,shd->...hd", jax.nn.softmax(scores, -1), values)
+    out = jnp.einsum("...hs,hsd->...hd", jax.nn.softmax(scores, -1), values)
     return self.proj(out)
 
   def _mlp(self, x):
@@ -43,21 +43,27 @@ class Block(nn.Module):
     q, k, v = jnp.moveaxis(self.qkv(self.ln1(x)), -3, 0)  # each [L, H, D]
     L = x.shape[0]
     mask = jnp.arange(L)[None, :] <= jnp.arange(L)[:, None]
+    k, v = jnp.swapaxes(k, 0, 1), jnp.swapaxes(v, 0, 1)  # [H, L, D], the cache's layout
     return self._mlp(x + self._attend(q, k, v, mask))
 
   def step(self, x, cache_k, cache_v, pos):
-    """One position: x [width]; caches [max_len, H, D]; returns (y, cache_k, cache_v)."""
+    """One position: x [width]; caches [H, max_len, D]; returns (y, cache_k, cache_v).
+
+    Heads lead the cache so that, batched over episodes, the attention products have their
+    batch dimensions (episode, head) leading and read the cache without a transpose."""
     q, k, v = self.qkv(self.ln1(x))  # each [H, D]
-    cache_k = jax.lax.dynamic_update_index_in_dim(cache_k, k, pos, 0)
-    cache_v = jax.lax.dynamic_update_index_in_dim(cache_v, v, pos, 0)
-    mask = jnp.arange(cache_k.shape[0]) <= pos
+    cache_k = jax.lax.dynamic_update_index_in_dim(cache_k, k, pos, 1)
+    cache_v = jax.lax.dynamic_update_index_in_dim(cache_v, v, pos, 1)
+    mask = jnp.arange(cache_k.shape[1]) <= pos
     return self._mlp(x + self._attend(q, cache_k, cache_v, mask)), cache_k, cache_v
 
 
 class Transformer(nn.Module):
   """Token + learned position embeddings, `num_layers` blocks, final LN, two linear heads.
 
-  Carry for acting: (keys [layers, max_len, H, D], values [same], position int32 []).
+  Carry for acting: (keys, values, position int32 []), keys and values a tuple of one
+  [H, max_len, D] cache per layer: kept apart (not stacked) so that each step writes one slot
+  of each in place instead of copying the whole stack.
   """
   vocab_size: int
   num_actions: int
@@ -89,19 +95,20 @@ class Transformer(nn.Module):
     return out[..., :self.num_actions], out[..., self.num_actions:]
 
   def initial_carry(self):
-    shape = (self.num_layers, self.max_len, self.num_heads, self.width // self.num_heads)
-    return jnp.zeros(shape), jnp.zeros(shape), jnp.zeros((), jnp.int32)
+    shape = (self.num_heads, self.max_len, self.width // self.num_heads)
+    empty = tuple(jnp.zeros(shape) for _ in range(self.num_layers))
+    return empty, empty, jnp.zeros((), jnp.int32)
 
   def step(self, carry, token):
     """One token: (carry, action logits [A], observation logits [O])."""
     keys, values, pos = carry
     x = self.embed(token) + self.pos_embed[pos]
     new_k, new_v = [], []
-    for i, block in enumerate(self.blocks):
-      x, k, v = block.step(x, keys[i], values[i], pos)
+    for block, k, v in zip(self.blocks, keys, values):
+      x, k, v = block.step(x, k, v, pos)
       new_k.append(k)
       new_v.append(v)
-    return (jnp.stack(new_k), jnp.stack(new_v), pos + 1), *self._heads(x)
+    return (tuple(new_k), tuple(new_v), pos + 1), *self._heads(x)
 
   def __call__(self, tokens):
     """Teacher-forced causal pass over int32 [L] tokens: ([L, A], [L, O])."""
