@@ -10,6 +10,7 @@ task instance. `--target_kl` instead times training from scratch to that KL.
   python -m launch.benchmark --agent=lstm --batch_sizes=256,4096,65536 --horizons=20
   python -m launch.benchmark --agent=transformer --batch_sizes=4096 --horizons=20,200
   python -m launch.benchmark --target_kl=0.01 --batch_sizes=256   # time to KL_int <= 0.01
+  python -m launch.benchmark --batch_sizes=4096 --profile_dir=runs/prof  # + costliest kernels
 """
 
 import json

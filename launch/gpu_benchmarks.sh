@@ -3,13 +3,20 @@
 # JAX with CUDA (plus flax, optax, chex, orbax-checkpoint, absl-py, ml_collections). Each part
 # has its own time limit so that one slow setting cannot take the rest down; outputs go to
 # ${OUT:-runs/gpu}. Usage:
-#   bash launch/gpu_benchmarks.sh [throughput|variants|target|seeds|padlock|tictactoe|all]...
+#   bash launch/gpu_benchmarks.sh [throughput|profile|variants|target|seeds|padlock|tictactoe|all]...
 set -u
 out=${OUT:-runs/gpu}     # benchmark JSON and logs
 runs=${RUNS:-$out/runs}  # training runs' work directories
 mkdir -p "$out" "$runs"
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 b() { timeout "$1" python3 -m launch.benchmark "${@:2}"; echo "(exit $?)"; }
+
+part_profile() {  # the costliest kernels of the LSTM update (BENCHMARKS.md, session 3)
+  b 150 --agent=lstm --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
+    --profile_dir="$out/profile" --json="$out/lstm_profile.json"
+  b 120 --agent=lstm --nofused_lstm --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
+    --profile_dir="$out/profile_reference" --json="$out/lstm_reference_profile.json"
+}
 
 part_throughput() {
   for u in 1 4; do
@@ -31,10 +38,11 @@ part_variants() {  # what was tried (BENCHMARKS.md): loop unrolling, remat
     --json="$out/transformer_remat.json"
 }
 
-part_padlock() {  # the README's padlock table, 6,000 updates
-  timeout 400 python3 -m launch.sweep --config=experiments/padlock.py --workdir="$runs/padlock" \
+part_padlock() {  # the README's padlock table (the config's gpu size: batch 4,096)
+  timeout 500 python3 -m launch.sweep --config=experiments/padlock.py:gpu \
+    --workdir="$runs/padlock" --noprogress \
     --grid=agent.kind=lstm,transformer --grid=teaching=counterfactual,demonstration,mixed \
-    --config.num_updates=6000 > "$out/padlock.log" 2>&1; echo "padlock (exit $?)"
+    > "$out/padlock.log" 2>&1; echo "padlock (exit $?)"
   tail -8 "$out/padlock.log"
 }
 
@@ -69,8 +77,9 @@ python3 -c "import jax, flax, optax; print('jax', jax.__version__, jax.devices()
                                           'flax', flax.__version__, 'optax', optax.__version__)"
 for part in "${@:-all}"; do
   case $part in
-    all) part_throughput; part_variants; part_target; part_seeds; part_padlock; part_tictactoe;;
-    throughput|target|seeds|variants|padlock|tictactoe) "part_$part";;
+    all) part_throughput; part_profile; part_variants; part_target; part_seeds; part_padlock
+         part_tictactoe;;
+    throughput|profile|target|seeds|variants|padlock|tictactoe) "part_$part";;
     *) echo "unknown part $part"; exit 2;;
   esac
 done

@@ -11,7 +11,7 @@ import sys
 
 from absl import app, flags
 
-from launch import quiet_logging
+from launch import parse_flags, quiet_logging
 from ml_collections import config_flags
 
 config_flags.DEFINE_config_file("config", None, "Base experiment config file.",
@@ -60,4 +60,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -13,7 +13,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch import quiet_logging
+from launch import fail, parse_flags, quiet_logging
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file (get_config()).",
                                 lock_config=True)
@@ -22,28 +22,6 @@ flags.DEFINE_string("workdir", None, "Where checkpoints/, config.json, metrics.j
 flags.DEFINE_bool("progress", True, "A progress bar when stdout is a terminal "
                   "(--noprogress: plain log lines).")
 FLAGS = flags.FLAGS
-
-
-def fail(message: str, status: int = 2):
-  """One line on stderr, no traceback."""
-  print(f"error: {message}", file=sys.stderr, flush=True)
-  sys.exit(status)
-
-
-def parse_flags(argv):
-  """absl's parser, with every failure (unknown or mistyped field, missing config file,
-  missing flag) reduced to one line and exit status 2."""
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    fail(str(e).splitlines()[0])
-  except AttributeError as e:  # an override of a field the config lacks
-    fail(f"--config has no field {str(e).strip(chr(34) + chr(39))!r}")
-  except SyntaxError as e:  # raised while executing the config file
-    fail(f"--config: {e.msg} ({e.filename}:{e.lineno})")
-  except Exception as e:  # pylint: disable=broad-except  (the config file's own code failed)
-    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-    fail(f"--config: {type(e).__name__}: {lines[-1] if lines else ''}")
 
 
 def main(argv):

@@ -26,11 +26,13 @@ def test_update_is_traced_once_over_many_chunks():
   chex.clear_trace_counter()
 
 
-def test_benchmark_row():
+def test_benchmark_row(tmp_path):
   base = config_lib.default()
   base.agent.hidden = 8
   base.updates_per_call = 2
-  row = benchmark.measure(benchmark.setting(base, 32, 5), repeats=2)
+  row = benchmark.measure(benchmark.setting(base, 32, 5), repeats=2,
+                          profile_dir=str(tmp_path))
+  assert row["top_ops"] and row["top_ops"][0]["ms"] > 0  # the traced update's costliest op
   assert row["batch_size"] == 32 and row["horizon"] == 5
   assert row["env_steps_per_second"] > 0 and row["rollout_env_steps_per_second"] > 0
   assert row["compile_seconds"] > 0

@@ -59,6 +59,8 @@ BAD_INPUTS = {
     "unknown_field": (["--config.nofield=1"], "nofield"),
     "missing_config_file": (["--config=/nonexistent/experiment.py"], "/nonexistent/experiment.py"),
     "stray_argument": (["extra"], "unexpected arguments: extra"),
+    "unknown_config_size": ([f"--config={os.path.join(ROOT, 'experiments', 'padlock.py')}:tpu"],
+                            "unknown size 'tpu'; allowed: cpu, gpu"),
 }
 
 

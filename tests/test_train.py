@@ -5,7 +5,9 @@ import json
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from causal_meta import config as config_lib
@@ -104,7 +106,26 @@ BAD_CONFIGS = [
     (lambda c: setattr(c, "checkpoint_every", 150), "config.checkpoint_every"),
     (lambda c: setattr(c, "keep_checkpoints", 0), "config.keep_checkpoints"),
     (lambda c: setattr(c.agent, "hidden", -3), "config.agent.hidden"),
+    (lambda c: setattr(c.agent, "fused_lstm", None), "config.agent.fused_lstm"),
+    (lambda c: setattr(c.optim, "schedule", "linear"), "config.optim.schedule: unknown"),
 ]
+
+
+def test_cosine_schedule_decays_to_zero_at_num_updates():
+  """The learning rate applied: full at the start, half at num_updates / 2, 0 at the end, read
+  off the optimizer's own update on a unit gradient (Adam's first step moves a coordinate by
+  the learning rate; only the schedule's step count is fast-forwarded)."""
+  c = config_lib.default()
+  c.num_updates, c.optim.schedule, c.optim.grad_clip = 100, "cosine", 1e9
+  optimizer = train.make_optimizer(c)
+  params = jnp.zeros(())
+  for step, want in ((0, 3e-3), (50, 1.5e-3), (100, 0.0)):
+    state = optimizer.init(params)
+    is_schedule = lambda s: isinstance(s, optax.ScaleByScheduleState)
+    state = jax.tree.map(lambda s: s._replace(count=jnp.full_like(s.count, step))
+                         if is_schedule(s) else s, state, is_leaf=is_schedule)
+    updates, _ = optimizer.update(jnp.ones(()), state, params)
+    np.testing.assert_allclose(-updates, want, rtol=1e-3, atol=1e-9)
 
 
 @pytest.mark.parametrize("mutate,match", BAD_CONFIGS)
