@@ -26,7 +26,8 @@ def get_config(size: str = "cpu"):
   # two oracles are and how much of the deluded agent's histories the expert's data covers:
   # at 0.3 demonstration agents stay 0.075+ nats/step from the conditional oracle (histories
   # the expert never reaches); at 0.45 the oracles are within 0.05 of each other on a
-  # counterfactual agent's rollouts. 0.42 keeps both sides of the engine issue's targets.
+  # counterfactual agent's rollouts. 0.42 is the largest value tried that keeps them 0.05
+  # apart (README, padlock).
   c.task.padlock.epsilon = 0.42
   # A constant step size leaves the demonstration agents' KL jittering by ±0.01 between
   # evaluations; decaying it lets them settle.
