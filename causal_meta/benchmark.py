@@ -112,9 +112,8 @@ def top_ops(logdir: str, n: int = 15) -> list[dict]:
   with gzip.open(max(paths, key=os.path.getmtime)) as f:
     trace = json.load(f)
   events = trace["traceEvents"] if isinstance(trace, dict) else trace
-  meta = lambda kind: {e["pid"]: e["args"]["name"] for e in events
-                       if e.get("ph") == "M" and e.get("name") == kind}
-  processes = meta("process_name")
+  processes = {e["pid"]: e["args"]["name"] for e in events
+               if e.get("ph") == "M" and e.get("name") == "process_name"}
   on_device = any("/device:" in name for name in processes.values())
 
   def counted(e):
