@@ -211,6 +211,11 @@ def _warn(message: str) -> None:
   print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+def evaluation_key(seed: int) -> jax.Array:
+  """The key of every evaluation in a run: the same deployment episodes each time."""
+  return jax.random.fold_in(jax.random.PRNGKey(seed), 0x5EED)
+
+
 def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
                        progress: bool | None = None,
                        warn: Callable[[str], Any] = _warn, mesh=None) -> dict:
@@ -234,7 +239,7 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
   optimizer = make_optimizer(config)
   train_chunk = make_train_chunk(make_update(task, agent, optimizer, config, mesh), K)
   state = init_state(agent, optimizer, config.seed, mesh)
-  eval_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x5EED)
+  eval_key = evaluation_key(config.seed)
   eval_fn = jax.jit(functools.partial(evaluate.agent_metrics, task, agent,
                                       episodes=config.eval_episodes, mesh=mesh))
   config_dict = json.loads(config.to_json_best_effort())

@@ -21,18 +21,21 @@ SIZES = dict(hidden=16, width=16, num_layers=2, num_heads=2)
 
 
 def acting_logits(agent, params, traj):
-  """Replays each episode through the acting face, one token at a time: ([B,T,A], [B,T,O])."""
+  """Replays each episode through the acting face, one env step (two tokens) at a time:
+  ([B,T,A], [B,T,O])."""
   policy = agent.policy(params)
+  A = agent.num_actions
 
   def episode(actions, intervened, observations):
     def body(carry, step):
       a, i, o = step
       action_logits = policy.action_logits(carry)
-      # The observation prediction is the module's output on the action token.
+      # The observation prediction is the module's output on the action token, here from
+      # the same two-token call that `observe` makes.
       module_carry, _ = carry
-      _, _, obs_logits = agent._step(params, module_carry,
-                                     tokens.action_token(a, i, agent.num_actions))
-      return policy.observe(carry, a, i, o), (action_logits, obs_logits)
+      step_tokens = jnp.stack([tokens.action_token(a, i, A), tokens.observation_token(o, A)])
+      _, _, obs_logits = agent._step(params, module_carry, step_tokens)
+      return policy.observe(carry, a, i, o), (action_logits, obs_logits[0])
     _, out = jax.lax.scan(body, policy.initial_carry(), (actions, intervened, observations))
     return out
 

@@ -2,7 +2,8 @@
 
 `make(kind, task, **sizes)` returns an `Agent`, which wraps a flax module (`Recurrent` or
 `Transformer`) with the two faces that must agree:
-  policy(params) -> rollout.Policy   acting: one token at a time, recurrent carry or KV cache;
+  policy(params) -> rollout.Policy   acting: one env step (its action and observation tokens)
+                                     at a time, recurrent carry or KV cache;
   unroll(params, traj) -> logits     learning: one pass over the whole braided trajectory.
 """
 
@@ -57,8 +58,9 @@ class Agent:
     example = jnp.zeros((2 * self.horizon,), jnp.int32)
     return self.module.init(key, example)["params"]
 
-  def _step(self, params, carry, token):
-    return self.module.apply({"params": params}, carry, token, method="step")
+  def _step(self, params, carry, tokens):
+    """Feeds int32 [n] tokens: (carry, action logits [n, A], observation logits [n, O])."""
+    return self.module.apply({"params": params}, carry, tokens, method="step")
 
   def policy(self, params, outcome=None) -> rollout.Policy:
     """Acting face for one episode: carry = (module carry, next-action logits [A]).
@@ -69,16 +71,15 @@ class Agent:
 
     def initial_carry():
       carry = self.module.apply({"params": params}, method="initial_carry")
-      carry, action_logits, _ = self._step(params, carry, self._first(outcome))
-      return carry, action_logits
+      carry, action_logits, _ = self._step(params, carry, self._first(outcome)[None])
+      return carry, action_logits[0]
 
     def observe(carry, action, intervened, observation):
-      carry, _ = carry
-      token = tokens.action_token(action, self._authors(intervened), A)
-      carry, _, _ = self._step(params, carry, token)
-      carry, action_logits, _ = self._step(params, carry,
-                                           tokens.observation_token(observation, A))
-      return carry, action_logits
+      # The action and observation tokens in one call (one pass through a transformer).
+      step_tokens = jnp.stack([tokens.action_token(action, self._authors(intervened), A),
+                               tokens.observation_token(observation, A)])
+      carry, action_logits, _ = self._step(params, carry[0], step_tokens)
+      return carry, action_logits[-1]
 
     return rollout.Policy(initial_carry, lambda carry: carry[1], observe)
 

@@ -60,12 +60,16 @@ class Recurrent(nn.Module):
     embedding[v] @ W_x bit for bit, so looking a token up here is the same as projecting it."""
     return self.embedding @ self.w[:self.hidden]
 
-  def step(self, carry, token):
-    """One token: (carry, action logits [A], observation logits [O])."""
-    w_h = self.w[self.hidden:]
-    carry = _cell(self.cell, self.hidden, w_h, self.b, carry, self._input_table()[token])
-    out = carry[0] @ self.w_out + self.b_out
-    return carry, out[:self.num_actions], out[self.num_actions:]
+  def step(self, carry, tokens):
+    """Feeds int32 [n] tokens one after the other: (carry, action logits [n, A], observation
+    logits [n, O])."""
+    w_h, table = self.w[self.hidden:], self._input_table()
+    hs = []
+    for i in range(tokens.shape[0]):
+      carry = _cell(self.cell, self.hidden, w_h, self.b, carry, table[tokens[i]])
+      hs.append(carry[0])
+    out = jnp.stack(hs) @ self.w_out + self.b_out
+    return carry, out[:, :self.num_actions], out[:, self.num_actions:]
 
   def __call__(self, tokens):
     """Teacher-forced pass over int32 [L] tokens: ([L, A], [L, O]). The reference form.

@@ -1,8 +1,8 @@
 """A causal decoder-only transformer with a fixed-size KV cache for acting.
 
-Learning is one parallel causal pass over the token sequence; acting processes one token per
-call, writing its keys and values into a cache of `max_len` slots, so a step never recomputes
-the prefix and costs the same at every position.
+Learning is one parallel causal pass over the token sequence; acting feeds the new tokens of
+an env step (action and observation) in one call, writing their keys and values into a cache
+of `max_len` slots, so a step never recomputes the prefix.
 """
 
 from __future__ import annotations
@@ -47,15 +47,21 @@ class Block(nn.Module):
     return self._mlp(x + self._attend(q, k, v, mask))
 
   def step(self, x, cache_k, cache_v, pos):
-    """One position: x [width]; caches [H, max_len, D]; returns (y, cache_k, cache_v).
+    """n consecutive positions pos, …, pos+n-1: x [n, width]; caches [H, max_len, D]; returns
+    (y [n, width], cache_k, cache_v).
 
     Heads lead the cache so that, batched over episodes, the attention products have their
-    batch dimensions (episode, head) leading and read the cache without a transpose."""
-    q, k, v = self.qkv(self.ln1(x))  # each [H, D]
-    cache_k = jax.lax.dynamic_update_index_in_dim(cache_k, k, pos, 1)
-    cache_v = jax.lax.dynamic_update_index_in_dim(cache_v, v, pos, 1)
-    mask = jnp.arange(cache_k.shape[1]) <= pos
-    return self._mlp(x + self._attend(q, cache_k, cache_v, mask)), cache_k, cache_v
+    batch dimensions (episode, head) leading and read the cache without a transpose. The n
+    tokens are written in one slice, before any of them attends: a token written after
+    another had read the cache would make XLA copy the cache in between."""
+    q, k, v = jnp.moveaxis(self.qkv(self.ln1(x)), -3, 0)  # each [n, H, D]
+    cache_k = jax.lax.dynamic_update_slice_in_dim(cache_k, jnp.swapaxes(k, 0, 1), pos, 1)
+    cache_v = jax.lax.dynamic_update_slice_in_dim(cache_v, jnp.swapaxes(v, 0, 1), pos, 1)
+    mask = jnp.arange(cache_k.shape[1])[None, :] <= pos + jnp.arange(x.shape[0])[:, None]
+    # One query at a time: on the CPU, XLA runs the n-query product (the query axis between
+    # the batch axes) 2-3x slower than n one-query products (BENCHMARKS.md).
+    att = jnp.stack([self._attend(q[i], cache_k, cache_v, mask[i]) for i in range(x.shape[0])])
+    return self._mlp(x + att), cache_k, cache_v
 
 
 class Transformer(nn.Module):
@@ -99,16 +105,17 @@ class Transformer(nn.Module):
     empty = tuple(jnp.zeros(shape) for _ in range(self.num_layers))
     return empty, empty, jnp.zeros((), jnp.int32)
 
-  def step(self, carry, token):
-    """One token: (carry, action logits [A], observation logits [O])."""
+  def step(self, carry, tokens):
+    """Feeds int32 [n] tokens in one pass through the layers: (carry, action logits [n, A],
+    observation logits [n, O]). Acting feeds an env step's action and observation together."""
     keys, values, pos = carry
-    x = self.embed(token) + self.pos_embed[pos]
+    x = self.embed(tokens) + jax.lax.dynamic_slice_in_dim(self.pos_embed, pos, tokens.shape[0])
     new_k, new_v = [], []
     for block, k, v in zip(self.blocks, keys, values):
       x, k, v = block.step(x, k, v, pos)
       new_k.append(k)
       new_v.append(v)
-    return (tuple(new_k), tuple(new_v), pos + 1), *self._heads(x)
+    return (tuple(new_k), tuple(new_v), pos + tokens.shape[0]), *self._heads(x)
 
   def __call__(self, tokens):
     """Teacher-forced causal pass over int32 [L] tokens: ([L, A], [L, O])."""
