@@ -41,12 +41,12 @@ def agent_metrics(task: Task, agent: Agent, params, key: jax.Array,
                            ("observation", pred.observation_probs, log_po)):
       per_step = kl(p, log_q)  # [B, T]
       out[f"kl_{what}_{name}"] = rollout.mean_over_mask(per_step, mask)
-      out[f"kl_{what}_{name}_by_step"] = _by_step(per_step, mask)
+      out[f"kl_{what}_{name}_by_step"] = rollout.mean_by_step(per_step, mask)
     # The agent's and the oracle's probability of the best action, for figures.
     p_best = jnp.take_along_axis(pred.action_probs, traj.best_actions[..., None], -1)[..., 0]
-    out[f"p_best_oracle_{name}_by_step"] = _by_step(p_best, mask)
+    out[f"p_best_oracle_{name}_by_step"] = rollout.mean_by_step(p_best, mask)
   p_best_agent = jnp.exp(jnp.take_along_axis(log_pa, traj.best_actions[..., None], -1)[..., 0])
-  out["p_best_agent_by_step"] = _by_step(p_best_agent, mask)
+  out["p_best_agent_by_step"] = rollout.mean_by_step(p_best_agent, mask)
   out["running_by_step"] = jnp.mean(mask, 0)  # fraction of episodes not yet done
   for k, v in rollout.policy_stats(traj).items():
     out[k] = v
@@ -71,13 +71,8 @@ def expert_data_metrics(task: Task, agent: Agent, params, key: jax.Array,
   per_step = kl(pred.action_probs, jax.nn.log_softmax(action_logits))
   mask = traj.mask.astype(jnp.float32)
   return {"kl_action_conditional": rollout.mean_over_mask(per_step, mask),
-          "kl_action_conditional_by_step": _by_step(per_step, mask),
+          "kl_action_conditional_by_step": rollout.mean_by_step(per_step, mask),
           "running_by_step": jnp.mean(mask, 0)}
-
-
-def _by_step(x: jax.Array, mask: jax.Array) -> jax.Array:
-  """Mean over the episodes still running at each step: [B, T] -> [T]."""
-  return jnp.sum(x * mask, 0) / jnp.maximum(jnp.sum(mask, 0), 1.0)
 
 
 def oracle_metrics(task: Task, key: jax.Array, episodes: int) -> dict[str, jax.Array]:

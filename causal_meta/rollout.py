@@ -141,6 +141,12 @@ def mean_over_mask(x: Array, mask: Array) -> Array:
   return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
+def mean_by_step(x: Array, mask: Array) -> Array:
+  """Mean over the episodes still running at each step: [B, T] -> [T] (0 where none is)."""
+  mask = mask.astype(jnp.float32)
+  return jnp.sum(x * mask, 0) / jnp.maximum(jnp.sum(mask, 0), 1.0)
+
+
 def policy_stats(traj: Trajectory, last_steps: int = 5) -> dict[str, Array]:
   """Reward and best-action statistics of a batch of rollouts.
 
@@ -158,6 +164,6 @@ def policy_stats(traj: Trajectory, last_steps: int = 5) -> dict[str, Array]:
   return dict(
       mean_reward=jnp.mean(jnp.sum(traj.rewards, 1)) / horizon,
       best_action_rate=mean_over_mask(hit, mask * tail),
-      best_action_by_step=jnp.sum(hit * mask, 0) / jnp.maximum(jnp.sum(mask, 0), 1.0),
+      best_action_by_step=mean_by_step(hit, mask),
       success_rate=jnp.mean(jnp.any(traj.done, 1).astype(jnp.float32)),
   )
