@@ -34,7 +34,11 @@ def default() -> ml_collections.ConfigDict:
       remat=False,
       # LSTM: learn through the batched pass with a hand-written backward (agents/recurrent.py);
       # False: autodiff of the per-episode reference cell (the same gradient, slower).
-      fused_lstm=True))
+      fused_lstm=True,
+      # Fused LSTM: the learning pass takes the states the rollout computed under the same
+      # parameters instead of running the recurrence again (fused act-and-learn). Off: on the
+      # CPU recording the states costs the rollout what the learning pass saves (BENCHMARKS.md).
+      reuse_acting_states=False))
   c.teaching = "counterfactual"   # counterfactual | demonstration | mixed
   c.mixed_prob = 0.5               # mixed: per-step probability that the expert acts
   c.loss = ml_collections.ConfigDict(dict(counterfactual_weight=1.0, factual_weight=1.0))
@@ -87,7 +91,7 @@ def make_agent(config, task) -> agents.Agent:
                      f"{', '.join(agents.KINDS)}")
   for name in ("hidden", "width", "num_layers", "num_heads", "mlp_ratio"):
     _positive_int(config, f"agent.{name}")
-  for flag in ("remat", "fused_lstm"):
+  for flag in ("remat", "fused_lstm", "reuse_acting_states"):
     if not isinstance(a.get(flag, False), bool):
       raise ValueError(f"config.agent.{flag} must be True or False, got {a[flag]!r}")
   if "scan_unroll" in config:

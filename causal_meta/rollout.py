@@ -37,10 +37,13 @@ class Policy(NamedTuple):
   initial_carry: () -> carry, the memory before the first action.
   action_logits: carry -> float [A], logits of the next action.
   observe: (carry, action int [], intervened bool [], observation int []) -> carry.
+  record: optional carry -> pytree, what the engine keeps of the carry after `initial_carry`
+    and after each `observe` (`Trajectory.acting_states`); None keeps nothing.
   """
   initial_carry: Callable[[], Carry]
   action_logits: Callable[[Carry], Array]
   observe: Callable[[Carry, Array, Array, Array], Carry]
+  record: Callable[[Carry], Any] | None = None
 
 
 class Trajectory(NamedTuple):
@@ -55,6 +58,10 @@ class Trajectory(NamedTuple):
   done: bool [B, T]             the task is done after the step (e.g. the padlock opened).
   rewards: float32 [B, T]       r(o_t), 0 where masked.
   best_actions: int32 [B, T]    the expert's most likely action under θ (for best-action rates).
+  acting_states: what the policy's `record` kept, (after initial_carry [B, ...], after each
+                 step [B, T, ...]), or None. A learner may reuse it instead of recomputing it
+                 (the LSTM's states, `Agent.policy(record_states=True)`); it is valid only for
+                 the parameters that acted.
   """
   theta: Array
   actions: Array
@@ -65,6 +72,7 @@ class Trajectory(NamedTuple):
   done: Array
   rewards: Array
   best_actions: Array
+  acting_states: Any = None
 
 
 def expert_prob_for(mode: str, mixed_prob: float = 0.5) -> float:
@@ -81,6 +89,8 @@ def expert_prob_for(mode: str, mixed_prob: float = 0.5) -> float:
 def episode(task: Task, policy: Policy, key: Array, theta: Array,
             expert_prob: float | Array = 0.0, unroll: int = 1) -> Trajectory:
   """One braided episode with latent θ (no batch axis). See `braid`."""
+  record = policy.record or (lambda carry: None)
+
   def step(carry, t):
     policy_carry, state = carry
     k_agent, k_expert, k_author, k_obs = jax.random.split(jax.random.fold_in(key, t), 4)
@@ -100,12 +110,14 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
     policy_carry = policy.observe(policy_carry, action, intervened, obs)
     next_state = jnp.where(active, task.next_state(state, action, obs), state)
     out = (action, expert_action, obs, intervened, active, task.done(next_state),
-           jnp.where(active, task.reward(obs), 0.0), task.best_action(theta, state))
+           jnp.where(active, task.reward(obs), 0.0), task.best_action(theta, state),
+           record(policy_carry))
     return (policy_carry, next_state), out
 
   init = (policy.initial_carry(), task.initial_state())
   _, out = jax.lax.scan(step, init, jnp.arange(task.horizon), unroll=unroll)
-  return Trajectory(theta, *out)
+  states = None if policy.record is None else (record(init[0]), out[-1])
+  return Trajectory(theta, *out[:-1], acting_states=states)
 
 
 def braid(task: Task, policy: Policy, key: Array, batch_size: int,

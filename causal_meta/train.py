@@ -91,10 +91,12 @@ def make_act(task: Task, agent: Agent, config, mesh=None):
   """
   mesh = parallel.data_mesh() if mesh is None else mesh
   expert_prob = rollout.expert_prob_for(config.teaching, config.mixed_prob)
+  # The fused LSTM keeps its states for the learning pass of the same update (make_loss).
+  record = config.agent.get("reuse_acting_states", False)
 
   def act(params, key):
-    traj = rollout.braid(task, agent.policy(params), key, config.batch_size, expert_prob,
-                         unroll=config.get("scan_unroll", 1))
+    traj = rollout.braid(task, agent.policy(params, record_states=record), key,
+                         config.batch_size, expert_prob, unroll=config.get("scan_unroll", 1))
     return parallel.shard_batch(traj, mesh)
 
   return act

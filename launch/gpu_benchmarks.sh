@@ -29,9 +29,11 @@ part_throughput() {
     --json="$out/transformer.json"
 }
 
-part_variants() {  # what was tried (BENCHMARKS.md): loop unrolling, remat
+part_variants() {  # what was tried (BENCHMARKS.md): loop unrolling, remat, act-and-learn
   b 120 --agent=lstm --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
     --json="$out/lstm_unroll4.json"
+  b 120 --agent=lstm --reuse_acting_states --batch_sizes=4096,65536 --horizons=20 \
+    --scan_unroll=4 --json="$out/lstm_unroll4_reuse_acting_states.json"
   b 150 --agent=transformer --batch_sizes=4096 --horizons=20 --scan_unroll=4 \
     --json="$out/transformer_unroll4.json"
   b 200 --agent=transformer --remat --batch_sizes=256,4096 --horizons=20,200 \

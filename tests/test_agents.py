@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from causal_meta import agents, losses, rollout, tasks
-from causal_meta.agents import tokens
+from causal_meta.agents import recurrent, tokens
 
 TASKS = {
     "prize_or_frog": {},
@@ -32,7 +32,7 @@ def acting_logits(agent, params, traj):
       action_logits = policy.action_logits(carry)
       # The observation prediction is the module's output on the action token, here from
       # the same two-token call that `observe` makes.
-      module_carry, _ = carry
+      module_carry = carry[0]
       step_tokens = jnp.stack([tokens.action_token(a, i, A), tokens.observation_token(o, A)])
       _, _, obs_logits = agent._step(params, module_carry, step_tokens)
       return policy.observe(carry, a, i, o), (action_logits, obs_logits[0])
@@ -130,6 +130,41 @@ def test_fused_lstm_pass_equals_the_reference(task_name):
     return jax.jit(jax.value_and_grad(loss))(params)
 
   (want_loss, want_grad), (got_loss, got_grad) = loss_and_grad(reference), loss_and_grad(fused)
+  np.testing.assert_allclose(got_loss, want_loss, rtol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+               got_grad, want_grad)
+
+
+@pytest.mark.parametrize("task_name", ["bandit", "padlock"])
+def test_learning_from_the_acting_states(task_name):
+  """Fused act-and-learn: the states the LSTM records while acting are the learning pass's own
+  forward states, and learning from them gives its loss and gradient. Recording changes
+  nothing else in the rollout."""
+  task = tasks.make(task_name, **TASKS[task_name])
+  agent = agents.make("lstm", task, **SIZES)
+  params = agent.init(jax.random.PRNGKey(0))
+  key = jax.random.PRNGKey(1)
+  plain = rollout.braid(task, agent.policy(params), key, 8, expert_prob=0.5)
+  traj = rollout.braid(task, agent.policy(params, record_states=True), key, 8, expert_prob=0.5)
+  assert plain.acting_states is None
+  jax.tree.map(np.testing.assert_array_equal, traj._replace(acting_states=None), plain)
+
+  # The recorded states, in the learning pass's layout, against its forward recurrence.
+  module = agent.module.bind({"params": params})
+  inputs = tokens.encode(traj.actions, traj.intervened, traj.observations, task.num_actions)
+  want_h, want_c = recurrent._lstm_states(module._input_table(), params["w"][SIZES["hidden"]:],
+                                          params["b"], inputs.T, 1)
+  got_h, got_c = agents._time_major_states(*traj.acting_states)
+  np.testing.assert_allclose(got_h, want_h, rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(got_c, want_c, rtol=1e-6, atol=1e-6)
+
+  def loss_and_grad(trajectory):
+    def loss(p):
+      a, o = agent.unroll(p, trajectory)
+      return losses.teaching_loss(a, o, trajectory, factual_weight=0.5)[0]
+    return jax.jit(jax.value_and_grad(loss))(params)
+
+  (want_loss, want_grad), (got_loss, got_grad) = loss_and_grad(plain), loss_and_grad(traj)
   np.testing.assert_allclose(got_loss, want_loss, rtol=1e-6)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
                got_grad, want_grad)

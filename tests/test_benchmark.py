@@ -81,6 +81,12 @@ def test_matmul_flops_of_the_lstm_learning_pass():
     want = B * 2 * T * (per_token + (0 if fused else 2 * H * 4 * H))
     want += 2 * V * H * 4 * H if fused else 0
     assert benchmark.matmul_flops(lambda p: agent.unroll(p, traj), params) == want, fused
+  # Learning from the states acting recorded leaves out the forward recurrence's products:
+  # only the input table and the heads remain (the backward's products are another jaxpr's).
+  recorded = rollout.braid(task, agent.policy(params, record_states=True),
+                           jax.random.PRNGKey(1), B)
+  want = B * 2 * T * 2 * H * (A + O) + 2 * V * H * 4 * H
+  assert benchmark.matmul_flops(lambda p: agent.unroll(p, recorded), params) == want
 
 
 def test_top_ops_summarises_a_trace(tmp_path):

@@ -107,8 +107,26 @@ BAD_CONFIGS = [
     (lambda c: setattr(c, "keep_checkpoints", 0), "config.keep_checkpoints"),
     (lambda c: setattr(c.agent, "hidden", -3), "config.agent.hidden"),
     (lambda c: setattr(c.agent, "fused_lstm", None), "config.agent.fused_lstm"),
+    (lambda c: setattr(c.agent, "reuse_acting_states", None), "config.agent.reuse_acting_states"),
     (lambda c: setattr(c.optim, "schedule", "linear"), "config.optim.schedule: unknown"),
 ]
+
+
+def test_learning_from_the_acting_states_trains_the_same_model():
+  """Fused act-and-learn (`agent.reuse_acting_states`) only skips recomputing the LSTM's
+  states: 50 updates on padlock (episodes end early) give the same parameters (`test_agents`
+  holds one gradient to the recomputed one)."""
+  runs = []
+  for reuse in (False, True):
+    c = small_config("padlock", teaching="mixed", updates=50, epsilon=0.3)
+    c.agent.reuse_acting_states = reuse
+    result = train.train_and_evaluate(c, verbose=False)
+    task, agent = config_lib.validate(c)
+    traj = train.make_act(task, agent, c)(result["params"], jax.random.PRNGKey(0))
+    assert (traj.acting_states is not None) == reuse
+    runs.append(result["params"])
+  for x, y in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1])):
+    np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
 
 
 def test_cosine_schedule_decays_to_zero_at_num_updates():

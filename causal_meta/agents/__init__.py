@@ -58,30 +58,48 @@ class Agent:
     example = jnp.zeros((2 * self.horizon,), jnp.int32)
     return self.module.init(key, example)["params"]
 
-  def _step(self, params, carry, tokens):
-    """Feeds int32 [n] tokens: (carry, action logits [n, A], observation logits [n, O])."""
-    return self.module.apply({"params": params}, carry, tokens, method="step")
+  def _step(self, params, carry, tokens, return_states=False):
+    """Feeds int32 [n] tokens: (carry, action logits [n, A], observation logits [n, O]), and
+    with `return_states` (recurrent modules) the states after each token."""
+    kwargs = {"return_states": True} if return_states else {}
+    return self.module.apply({"params": params}, carry, tokens, method="step", **kwargs)
 
-  def policy(self, params, outcome=None) -> rollout.Policy:
-    """Acting face for one episode: carry = (module carry, next-action logits [A]).
+  @property
+  def reuses_acting_states(self) -> bool:
+    """Whether learning can take the states acting computed (the fused LSTM pass)."""
+    return getattr(self.module, "batched_pass", False)
+
+  def policy(self, params, outcome=None, record_states=False) -> rollout.Policy:
+    """Acting face for one episode: carry = (module carry, next-action logits [A], states).
 
     outcome: None/-1 (start with BOS) or the outcome to condition on (int []).
+    record_states: keep the recurrent state after every token in the trajectory
+      (`acting_states`) for `unroll` to reuse, when `reuses_acting_states`; else ignored.
     """
     A = self.num_actions
+    record_states = record_states and self.reuses_acting_states
+
+    def step(carry, step_tokens):
+      """(carry, action logits [n, A], the states after each of the n tokens or None)."""
+      out = self._step(params, carry, step_tokens, record_states)
+      return out[0], out[1], out[3] if record_states else None
 
     def initial_carry():
       carry = self.module.apply({"params": params}, method="initial_carry")
-      carry, action_logits, _ = self._step(params, carry, self._first(outcome)[None])
-      return carry, action_logits[0]
+      carry, action_logits, states = step(carry, self._first(outcome)[None])
+      # Shaped like a step's two states, so the carry keeps its shape: (zeros, after BOS).
+      states = jax.tree.map(lambda s: jnp.concatenate([jnp.zeros_like(s), s]), states)
+      return carry, action_logits[0], states
 
     def observe(carry, action, intervened, observation):
       # The action and observation tokens in one call (one pass through a transformer).
       step_tokens = jnp.stack([tokens.action_token(action, self._authors(intervened), A),
                                tokens.observation_token(observation, A)])
-      carry, action_logits, _ = self._step(params, carry[0], step_tokens)
-      return carry, action_logits[-1]
+      carry, action_logits, states = step(carry[0], step_tokens)
+      return carry, action_logits[-1], states
 
-    return rollout.Policy(initial_carry, lambda carry: carry[1], observe)
+    return rollout.Policy(initial_carry, lambda carry: carry[1], observe,
+                          (lambda carry: carry[2]) if record_states else None)
 
   def unroll(self, params, traj: rollout.Trajectory,
              outcome=None) -> tuple[jax.Array, jax.Array]:
@@ -94,8 +112,11 @@ class Agent:
     first = None if outcome is None else jnp.broadcast_to(self._first(outcome), (B,))
     inputs = tokens.encode(traj.actions, self._authors(traj.intervened), traj.observations,
                            self.num_actions, first)
-    if getattr(self.module, "batched_pass", False):
-      action_logits, obs_logits = self.module.apply({"params": params}, inputs,
+    if self.reuses_acting_states:
+      states = None
+      if traj.acting_states is not None:
+        states = _time_major_states(*traj.acting_states)
+      action_logits, obs_logits = self.module.apply({"params": params}, inputs, states,
                                                     method="unroll_batch")
     else:
       action_logits, obs_logits = jax.vmap(
@@ -104,6 +125,18 @@ class Agent:
     chex.assert_shape(action_logits, (B, T, self.num_actions))
     chex.assert_shape(obs_logits, (B, T, self.num_observations))
     return action_logits, obs_logits
+
+
+def _time_major_states(first, steps):
+  """Recorded states -> the learning pass's: first (h, c) [B, 2, H] (zeros, then the state
+  after the first token), steps (h, c) [B, T, 2, H] (after each step's action and observation
+  tokens) -> (h, c) [2T, B, H], the states after each of the 2T input tokens (the last
+  observation is not one)."""
+  def one(x0, xs):
+    x = jnp.concatenate([x0[:, None], xs], 1)  # [B, T + 1, 2, H]
+    B, T1, n, H = x.shape
+    return jnp.transpose(x, (1, 2, 0, 3)).reshape(T1 * n, B, H)[1:-1]
+  return jax.tree.map(one, first, steps)
 
 
 def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: int = 2,

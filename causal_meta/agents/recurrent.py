@@ -6,6 +6,9 @@ time-major over the whole batch, with a hand-written backward pass (`lstm_hidden
 only the states h and c, recomputes the gates from them, and forms the weight gradients as
 one matrix product over all steps instead of one per step. `Recurrent.__call__` (per episode,
 autodiff) is the reference it is tested against and the form to edit when changing the cell.
+Within one update, acting has already computed those states under the same parameters: given
+them (`Trajectory.acting_states`), the pass skips its forward recurrence and only runs the
+backward one (`lstm_hidden_from_states`, fused act-and-learn).
 """
 
 from __future__ import annotations
@@ -60,16 +63,18 @@ class Recurrent(nn.Module):
     embedding[v] @ W_x bit for bit, so looking a token up here is the same as projecting it."""
     return self.embedding @ self.w[:self.hidden]
 
-  def step(self, carry, tokens):
+  def step(self, carry, tokens, return_states=False):
     """Feeds int32 [n] tokens one after the other: (carry, action logits [n, A], observation
-    logits [n, O])."""
+    logits [n, O]), and with `return_states` the carry after each token (a tuple of [n, H])."""
     w_h, table = self.w[self.hidden:], self._input_table()
-    hs = []
+    states = []
     for i in range(tokens.shape[0]):
       carry = _cell(self.cell, self.hidden, w_h, self.b, carry, table[tokens[i]])
-      hs.append(carry[0])
-    out = jnp.stack(hs) @ self.w_out + self.b_out
-    return carry, out[:, :self.num_actions], out[:, self.num_actions:]
+      states.append(carry)
+    states = jax.tree.map(lambda *s: jnp.stack(s), *states)
+    out = states[0] @ self.w_out + self.b_out
+    result = carry, out[:, :self.num_actions], out[:, self.num_actions:]
+    return result + (states,) if return_states else result
 
   def __call__(self, tokens):
     """Teacher-forced pass over int32 [L] tokens: ([L, A], [L, O]). The reference form.
@@ -87,11 +92,17 @@ class Recurrent(nn.Module):
     out = h @ self.w_out + self.b_out
     return out[:, :self.num_actions], out[:, self.num_actions:]
 
-  def unroll_batch(self, tokens):
+  def unroll_batch(self, tokens, states=None):
     """LSTM only: the same pass for a batch, int32 [B, L] -> ([B, L, A], [B, L, O]), through
-    `lstm_hidden` (time-major, hand-written backward pass)."""
-    h = lstm_hidden(self._input_table(), self.w[self.hidden:], self.b, tokens.T,
-                    self.unroll)  # [L, B, H]
+    `lstm_hidden` (time-major, hand-written backward pass).
+
+    states: optional (h, c) [L, B, H], the states after each token as acting computed them
+    under these parameters; the forward recurrence is then skipped (fused act-and-learn)."""
+    args = self._input_table(), self.w[self.hidden:], self.b, tokens.T
+    if states is None:
+      h = lstm_hidden(*args, self.unroll)  # [L, B, H]
+    else:
+      h = lstm_hidden_from_states(*args, *states, self.unroll)
     out = jnp.einsum("lbh,hk->blk", h, self.w_out) + self.b_out
     return out[..., :self.num_actions], out[..., self.num_actions:]
 
@@ -170,3 +181,25 @@ def _lstm_hidden_bwd(unroll, residuals, dh_out):
 
 
 lstm_hidden.defvjp(_lstm_hidden_fwd, _lstm_hidden_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
+def lstm_hidden_from_states(table, w_h, b, tokens, h, c, unroll=1):
+  """`lstm_hidden` whose forward pass was already run: h, c [L, B, H] are the states that
+  (table, w_h, b) give on `tokens`, computed while acting. Returns h, with `lstm_hidden`'s
+  gradient. States computed under other parameters would give a wrong gradient."""
+  del table, w_h, b, tokens, c, unroll
+  return h
+
+
+def _lstm_hidden_from_states_fwd(table, w_h, b, tokens, h, c, unroll):
+  return h, (table, w_h, b, tokens, h, c)
+
+
+def _lstm_hidden_from_states_bwd(unroll, residuals, dh_out):
+  h, c = residuals[4:]
+  # The states are data (the rollout's): no gradient flows into them.
+  return _lstm_hidden_bwd(unroll, residuals, dh_out) + (jnp.zeros_like(h), jnp.zeros_like(c))
+
+
+lstm_hidden_from_states.defvjp(_lstm_hidden_from_states_fwd, _lstm_hidden_from_states_bwd)

@@ -1,0 +1,33 @@
+"""Temporary memory XLA's buffer assignment plans for the transformer's learning pass (the
+gradient of the teaching loss on one batch), from the compiled program's memory analysis.
+Compiled for this machine's backend; nothing is run. Usage:
+
+  python docs/results/cpu/session5/learning_pass_memory.py B T [--remat]
+"""
+
+import sys
+
+import jax
+
+from causal_meta import config as config_lib
+from causal_meta import rollout, train
+
+
+def main(batch_size: int, horizon: int, remat: bool) -> None:
+  config = config_lib.default()
+  config.agent.kind, config.agent.remat = "transformer", remat
+  config.task.bandit.horizon = horizon
+  task, agent = config_lib.validate(config)
+  params = agent.init(jax.random.PRNGKey(0))
+  traj = jax.eval_shape(lambda p: rollout.braid(task, agent.policy(p), jax.random.PRNGKey(1),
+                                                batch_size), params)
+  loss = train.make_loss(agent, config)
+  grad = jax.jit(jax.grad(lambda p, tr: loss(p, tr)[0]))
+  memory = grad.lower(params, traj).compile().memory_analysis()
+  print(f"transformer 2x64 B={batch_size} T={horizon} remat={remat}: temp "
+        f"{memory.temp_size_in_bytes / 2**30:.2f} GiB, arguments "
+        f"{memory.argument_size_in_bytes / 2**30:.3f} GiB")
+
+
+if __name__ == "__main__":
+  main(int(sys.argv[1]), int(sys.argv[2]), "--remat" in sys.argv[3:])
