@@ -3,7 +3,7 @@
 # JAX with CUDA (plus flax, optax, chex, orbax-checkpoint, absl-py, ml_collections). Each part
 # has its own time limit so that one slow setting cannot take the rest down; outputs go to
 # ${OUT:-runs/gpu}. Usage:
-#   bash launch/gpu_benchmarks.sh [throughput|profile|variants|target|seeds|padlock|tictactoe|all]...
+#   bash launch/gpu_benchmarks.sh [throughput|profile|variants|target|seeds|padlock|padlock_deep|tictactoe|all]...
 set -u
 out=${OUT:-runs/gpu}     # benchmark JSON and logs
 runs=${RUNS:-$out/runs}  # training runs' work directories
@@ -48,6 +48,15 @@ part_padlock() {  # the README's padlock table (the config's gpu size: batch 4,0
   tail -8 "$out/padlock.log"
 }
 
+part_padlock_deep() {  # the next padlock transformer shape (README, padlock): 8 layers of 32
+  timeout 550 python3 -m launch.sweep --config=experiments/padlock.py:gpu \
+    --workdir="$runs/padlock_deep" --noprogress --config.agent.kind=transformer \
+    --config.agent.num_layers=8 --config.agent.width=32 \
+    --grid=teaching=counterfactual,demonstration,mixed \
+    > "$out/padlock_deep.log" 2>&1; echo "padlock_deep (exit $?)"
+  tail -5 "$out/padlock_deep.log"
+}
+
 part_tictactoe() {  # [D] Table 2 at minGPT size (experiments/tictactoe.py, 'gpu')
   timeout 450 python3 -m launch.reproduce tictactoe --workdir="$runs/tictactoe" \
     > "$out/tictactoe.log" 2>&1; echo "tictactoe (exit $?)"
@@ -81,7 +90,7 @@ for part in "${@:-all}"; do
   case $part in
     all) part_throughput; part_profile; part_variants; part_target; part_seeds; part_padlock
          part_tictactoe;;
-    throughput|profile|target|seeds|variants|padlock|tictactoe) "part_$part";;
+    throughput|profile|target|seeds|variants|padlock|padlock_deep|tictactoe) "part_$part";;
     *) echo "unknown part $part"; exit 2;;
   esac
 done
