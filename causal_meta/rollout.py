@@ -89,6 +89,11 @@ def expert_prob_for(mode: str, mixed_prob: float = 0.5) -> float:
 def episode(task: Task, policy: Policy, key: Array, theta: Array,
             expert_prob: float | Array = 0.0, unroll: int = 1) -> Trajectory:
   """One braided episode with latent θ (no batch axis). See `braid`."""
+  if _fixed(expert_prob) and expert_prob == 1 and policy.record is None:
+    # The policy's actions would all be thrown away, so it does not act at all. Its key is
+    # still split off: the trajectory is the same. (XLA does not always find that dead code
+    # itself: it kept the LSTM's recurrence in demonstration rollouts.)
+    policy = idle_policy()
   record = policy.record or (lambda carry: None)
 
   def step(carry, t):
@@ -98,7 +103,7 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
     agent_action = jax.lax.stop_gradient(agent_action).astype(jnp.int32)
     expert_logits = task.expert_logits(theta, state)
     expert_action = jax.random.categorical(k_expert, expert_logits).astype(jnp.int32)
-    if isinstance(expert_prob, (int, float)) and expert_prob in (0, 1):
+    if _fixed(expert_prob):
       by_expert = jnp.asarray(expert_prob == 1)  # a fixed author needs no coin
     else:
       by_expert = jax.random.uniform(k_author) < expert_prob
@@ -118,6 +123,11 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
   _, out = jax.lax.scan(step, init, jnp.arange(task.horizon), unroll=unroll)
   states = None if policy.record is None else (record(init[0]), out[-1])
   return Trajectory(theta, *out[:-1], acting_states=states)
+
+
+def _fixed(expert_prob) -> bool:
+  """True if `expert_prob` is a Python 0 or 1: the author of every step is known at trace time."""
+  return isinstance(expert_prob, (int, float)) and expert_prob in (0, 1)
 
 
 def braid(task: Task, policy: Policy, key: Array, batch_size: int,
@@ -144,6 +154,13 @@ def uniform_policy(task: Task) -> Policy:
   """Acts uniformly at random: a reference and a test fixture."""
   return Policy(initial_carry=lambda: jnp.zeros(()),
                 action_logits=lambda c: jnp.zeros((task.num_actions,)),
+                observe=lambda c, a, i, o: c)
+
+
+def idle_policy() -> Policy:
+  """Stands in for a policy whose actions are never taken (the expert acts at every step): no
+  memory, a single logit. Its sampled action is dead code."""
+  return Policy(initial_carry=lambda: jnp.zeros(()), action_logits=lambda c: jnp.zeros((1,)),
                 observe=lambda c, a, i, o: c)
 
 

@@ -38,6 +38,34 @@ def test_samples_follow_the_mechanisms():
   np.testing.assert_array_equal(traj.best_actions, np.broadcast_to(theta, obs.shape))
 
 
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+def test_demonstration_rollouts_do_not_run_the_agent(kind):
+  """When the expert takes every action the agent's policy is never called, and the rollout is
+  the one the acting agent would have given: an array expert_prob of 1 (known only at run
+  time) still runs it, and every field agrees."""
+  from causal_meta import agents
+  task = tasks.make("padlock", num_switches=4, num_secret=2, epsilon=0.3)
+  agent = agents.make(kind, task, hidden=8, width=8, num_layers=1, num_heads=2)
+  params = agent.init(jax.random.PRNGKey(0))
+  calls = []
+  policy = agent.policy(params)
+  counted = policy._replace(action_logits=lambda c: calls.append(1) or policy.action_logits(c))
+  key = jax.random.PRNGKey(6)
+  skipped = rollout.braid(task, counted, key, 64, expert_prob=1.0)
+  assert not calls
+  acted = rollout.braid(task, counted, key, 64, expert_prob=jnp.float32(1.0))
+  assert calls
+  for field in ("theta", "actions", "expert_actions", "observations", "intervened", "mask",
+                "done", "rewards", "best_actions"):
+    np.testing.assert_array_equal(getattr(skipped, field), getattr(acted, field), err_msg=field)
+  assert not bool(acted.intervened.any())
+  if agent.reuses_acting_states:  # the LSTM's recorded states need the policy to run
+    calls.clear()
+    recorded = rollout.braid(task, agent.policy(params, record_states=True)._replace(
+        action_logits=counted.action_logits), key, 64, expert_prob=1.0)
+    assert calls and recorded.acting_states is not None
+
+
 def test_padlock_masks_steps_after_the_lock_opens():
   task = tasks.make("padlock")
   traj = rollout.braid(task, rollout.uniform_policy(task), jax.random.PRNGKey(2), 256, 1.0)
