@@ -90,10 +90,10 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
             expert_prob: float | Array = 0.0, unroll: int = 1) -> Trajectory:
   """One braided episode with latent θ (no batch axis). See `braid`."""
   if _fixed(expert_prob) and expert_prob == 1 and policy.record is None:
-    # The policy's actions would all be thrown away, so it does not act at all. Its key is
-    # still split off: the trajectory is the same. (XLA does not always find that dead code
-    # itself: it kept the LSTM's recurrence in demonstration rollouts.)
-    policy = idle_policy()
+    # The policy's actions would all be thrown away, so it does not act at all: a memoryless
+    # stand-in takes its place. Its key is still split off: the trajectory is the same. (XLA
+    # does not always find that dead code itself: it kept the LSTM's recurrence.)
+    policy = uniform_policy(task)
   record = policy.record or (lambda carry: None)
 
   def step(carry, t):
@@ -154,13 +154,6 @@ def uniform_policy(task: Task) -> Policy:
   """Acts uniformly at random: a reference and a test fixture."""
   return Policy(initial_carry=lambda: jnp.zeros(()),
                 action_logits=lambda c: jnp.zeros((task.num_actions,)),
-                observe=lambda c, a, i, o: c)
-
-
-def idle_policy() -> Policy:
-  """Stands in for a policy whose actions are never taken (the expert acts at every step): no
-  memory, a single logit. Its sampled action is dead code."""
-  return Policy(initial_carry=lambda: jnp.zeros(()), action_logits=lambda c: jnp.zeros((1,)),
                 observe=lambda c, a, i, o: c)
 
 
