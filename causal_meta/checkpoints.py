@@ -69,11 +69,20 @@ def digest(tree) -> str:
   return h.hexdigest()
 
 
+def _step_of(host: dict) -> int:
+  """The update count of a state: int [], or [S] for a seed sweep's stacked states, whose
+  seeds all take the same updates."""
+  steps = np.unique(np.asarray(host["step"]))
+  if steps.size != 1:
+    raise ValueError(f"the stacked states are at different steps {steps.tolist()}")
+  return int(steps[0])
+
+
 def save(mngr: ocp.CheckpointManager, state, config_dict: dict) -> int:
   """Saves `state` (a TrainState) at its step, with the config. Asynchronous; returns the
   step. Call `mngr.wait_until_finished()` before relying on it being on disk."""
   host = _host_tree(state)
-  step = int(host["step"])
+  step = _step_of(host)
   meta = dict(step=step, config=config_dict, state_sha256=digest(host))
   mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(host),
                                           meta=ocp.args.JsonSave(meta)), force=True)
@@ -104,7 +113,7 @@ def check_compatible(saved: dict, wanted: dict, where: str, config_dict: dict,
   if saved == wanted:
     return
   diff = [d for d in _config_diff(saved_config, config_dict)
-          if d.split(".")[0] in ("agent", "task", "teaching")]
+          if d.split(".")[0].split(":")[0] in ("agent", "task", "teaching", "num_seeds")]
   hint = f" (config differs: {'; '.join(diff)})" if diff else ""
   mismatch = sorted(set(saved) ^ set(wanted)) or [k for k in wanted if saved[k] != wanted[k]]
   first = mismatch[0]
@@ -125,8 +134,8 @@ def _restore_step(mngr, step: int, template_host: dict) -> tuple[dict, dict]:
   host, meta = restored["state"], restored["meta"]
   if not isinstance(meta, dict) or meta.get("state_sha256") != digest(host):
     raise ValueError("the arrays do not match the digest saved with them")
-  if int(host["step"]) != step:
-    raise ValueError(f"state step {int(host['step'])} != directory step {step}")
+  if _step_of(host) != step:
+    raise ValueError(f"state step {_step_of(host)} != directory step {step}")
   return host, meta
 
 

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from causal_meta import checkpoints
 from causal_meta import config as config_lib
 from causal_meta import evaluate, train
 
@@ -145,8 +146,10 @@ def train_seeds(config, num_seeds: int, workdir: str | None = None,
   The train chunk is `vmap(update)` scanned K times (PureJaxRL's trick): every leaf of the
   TrainState gets a leading seed axis [S, ...], so S seeds share each kernel launch. Seed i
   follows the same PRNG stream as `train.train_and_evaluate` with seed config.seed + i.
-  Writes WORKDIR/seeds.json (per-seed and mean ± std) and seeds.md. Returns that dict plus
-  the stacked `params`.
+  Writes WORKDIR/seeds.json (per-seed and mean ± std) and seeds.md. With a workdir the
+  stacked state is checkpointed as a single run's is (every `checkpoint_every` updates and at
+  the end, in WORKDIR/checkpoints), and rerunning the same command resumes from the latest.
+  Returns that dict plus the stacked `params` and `resumed_from`.
   """
   task, agent = config_lib.validate(config)
   if isinstance(num_seeds, bool) or not isinstance(num_seeds, int) or num_seeds < 1:
@@ -159,25 +162,49 @@ def train_seeds(config, num_seeds: int, workdir: str | None = None,
   eval_keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), 0x5EED) for s in seeds])
   eval_fn = jax.jit(jax.vmap(functools.partial(evaluate.agent_metrics, task, agent,
                                                episodes=config.eval_episodes)))
+  # The seed count is part of what a checkpoint holds (the stacked arrays' leading axis).
+  config_dict = dict(json.loads(config.to_json_best_effort()), num_seeds=num_seeds)
+  mngr = None
+  if workdir:
+    mngr = checkpoints.manager(workdir, config.keep_checkpoints)
+    restored = checkpoints.restore_latest(mngr, state, config_dict)
+    if restored is not None:
+      state = restored
+  resumed_from = int(state.step[0])
+  if verbose and resumed_from:
+    print(f"resuming from the checkpoint at update {resumed_from}", flush=True)
+  if (config.num_updates - resumed_from) % config.updates_per_call:
+    raise checkpoints.IncompatibleCheckpoint(
+        f"config.updates_per_call ({config.updates_per_call}) does not divide the updates "
+        f"left after the checkpoint at update {resumed_from}")
   t0 = time.time()
   compiled = chunk.lower(state).compile()
   compile_seconds = time.time() - t0
   train_seconds, last = 0.0, {}
-  while int(state.step[0]) < config.num_updates:
-    t0 = time.time()
-    state, m = compiled(state)
-    m = jax.device_get(m)  # [S, K] each
-    train_seconds += time.time() - t0
-    finite = np.asarray(m["finite"])
-    if not finite.all():
-      seed_i, k = np.argwhere(~finite)[0]
-      raise train.NonFiniteLoss(
-          f"non-finite loss at update step {int(state.step[0]) - finite.shape[1] + k + 1} "
-          f"for seed {seeds[seed_i]}")
-    last = {k: np.mean(v, axis=1) for k, v in m.items() if k != "finite"}  # [S]
-    if verbose:
-      print(f"step {int(state.step[0]):6d}  loss {np.mean(last['loss']):.4f} "
-            f"(mean of {num_seeds} seeds)", flush=True)
+  try:
+    while int(state.step[0]) < config.num_updates:
+      t0 = time.time()
+      state, m = compiled(state)
+      m = jax.device_get(m)  # [S, K] each
+      train_seconds += time.time() - t0
+      step = int(state.step[0])
+      finite = np.asarray(m["finite"])
+      if not finite.all():
+        seed_i, k = np.argwhere(~finite)[0]
+        raise train.NonFiniteLoss(
+            f"non-finite loss at update step {step - finite.shape[1] + k + 1} "
+            f"for seed {seeds[seed_i]}")
+      last = {k: np.mean(v, axis=1) for k, v in m.items() if k != "finite"}  # [S]
+      if verbose:
+        print(f"step {step:6d}  loss {np.mean(last['loss']):.4f} "
+              f"(mean of {num_seeds} seeds)", flush=True)
+      if mngr and (step % config_lib.checkpoint_every(config) == 0
+                   or step == config.num_updates):
+        checkpoints.save(mngr, state, config_dict)
+  finally:
+    if mngr:
+      mngr.wait_until_finished()
+      mngr.close()
   ev = jax.device_get(eval_fn(state.params, eval_keys))
   per_seed = []
   for i, s in enumerate(seeds):
@@ -187,7 +214,8 @@ def train_seeds(config, num_seeds: int, workdir: str | None = None,
   keys = [k for k in per_seed[0] if k != "seed"]
   result = dict(
       task=task.name, agent=config.agent.kind, teaching=config.teaching, num_seeds=num_seeds,
-      updates=int(state.step[0]), compile_seconds=compile_seconds, train_seconds=train_seconds,
+      updates=int(state.step[0]), resumed_from=resumed_from,
+      compile_seconds=compile_seconds, train_seconds=train_seconds,
       per_seed=per_seed,
       mean={k: float(np.mean([r[k] for r in per_seed])) for k in keys},
       std={k: float(np.std([r[k] for r in per_seed])) for k in keys})

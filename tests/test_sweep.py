@@ -1,10 +1,13 @@
 """Seed sweeps in one compiled program: vmap over the train state."""
 
 import json
+import os
 
 import jax
 import numpy as np
+import pytest
 
+from causal_meta import checkpoints
 from causal_meta import config as config_lib
 from causal_meta import sweep, train
 
@@ -36,3 +39,17 @@ def test_seeds_in_one_program_match_separate_runs(tmp_path):
   assert on_disk["mean"]["kl_action_conditional"] == np.mean(kl)
   assert on_disk["std"]["kl_action_conditional"] == np.std(kl)
   assert "mean ± std" in (tmp_path / "seeds.md").read_text()
+
+
+def test_seed_sweep_resumes_from_its_checkpoint(tmp_path):
+  """A sweep stopped at update 10 and rerun to 20 ends with the parameters of one that ran 20
+  straight; another seed count is a one-line error, not a silent mix."""
+  full = sweep.train_seeds(tiny_config(20), 2, str(tmp_path / "full"), verbose=False)
+  sweep.train_seeds(tiny_config(10), 2, str(tmp_path / "split"), verbose=False)
+  resumed = sweep.train_seeds(tiny_config(20), 2, str(tmp_path / "split"), verbose=False)
+  assert resumed["resumed_from"] == 10 and resumed["updates"] == 20
+  for a, b in zip(jax.tree.leaves(full["params"]), jax.tree.leaves(resumed["params"])):
+    np.testing.assert_array_equal(a, b)
+  assert sorted(os.listdir(tmp_path / "split" / "checkpoints")) == ["10", "20"]
+  with pytest.raises(checkpoints.IncompatibleCheckpoint, match="num_seeds: 2 there, 3 here"):
+    sweep.train_seeds(tiny_config(20), 3, str(tmp_path / "split"), verbose=False)
