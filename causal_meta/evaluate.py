@@ -75,11 +75,16 @@ def expert_data_metrics(task: Task, agent: Agent, params, key: jax.Array,
           "running_by_step": jnp.mean(mask, 0)}
 
 
-def oracle_metrics(task: Task, key: jax.Array, episodes: int) -> dict[str, jax.Array]:
-  """Reward, best-action and success rates of the two oracle policies."""
+def oracle_metrics(task: Task, key: jax.Array, episodes: int,
+                   mesh=None) -> dict[str, jax.Array]:
+  """Reward, best-action and success rates of the two oracle policies. `mesh`: split the
+  episodes over its `data` axis, as `agent_metrics` does; the numbers are the same."""
   out = {}
   for name, causal in (("interventional", True), ("conditional", False)):
-    _, stats = oracle.run_policy(task, key, episodes, causal)
+    traj = rollout.braid(task, oracle.policy(task, causal), key, episodes, expert_prob=0.0)
+    if mesh is not None:
+      traj = parallel.shard_batch(traj, mesh)
+    stats = rollout.policy_stats(traj)
     out[f"oracle_{name}_reward"] = stats["mean_reward"]
     out[f"oracle_{name}_best_action_rate"] = stats["best_action_rate"]
     out[f"oracle_{name}_success_rate"] = stats["success_rate"]

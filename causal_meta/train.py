@@ -325,7 +325,7 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
       writer.close()
 
   final = _to_python(evaluate_params(state.params, eval_key))
-  oracles = _to_python(jax.jit(functools.partial(evaluate.oracle_metrics, task),
+  oracles = _to_python(jax.jit(functools.partial(evaluate.oracle_metrics, task, mesh=mesh),
                                static_argnums=1)(eval_key, config.eval_episodes))
   env_steps = int(state.step) * steps_per_update
   curves = {k: v for k, v in {**final, **oracles}.items() if k.endswith("_by_step")}

@@ -57,6 +57,16 @@ keys = ("loss", "counterfactual_loss", "factual_loss", "grad_norm", "kl_action_i
         "kl_action_conditional", "kl_observation_interventional")
 out["history"] = {n: [[r[k] for k in keys] for r in run["history"]] for n, run in runs.items()}
 out["mesh_size"] = {n: run["mesh_size"] for n, run in runs.items()}
+oracle_keys = ("oracle_interventional_reward", "oracle_conditional_reward",
+               "oracle_interventional_best_action_rate", "oracle_conditional_success_rate")
+out["oracles"] = {n: [run[k] for k in oracle_keys] for n, run in runs.items()}
+# The oracles' deployment episodes are split too: the compiled evaluation holds their
+# posteriors over the 5 arms' codes as [8, 5] per device, never [64, 5].
+from causal_meta import evaluate
+oracle_hlo = jax.jit(lambda k: evaluate.oracle_metrics(task, k, 64, mesh=mesh8)).lower(
+    jax.random.PRNGKey(0)).compile().as_text()
+out["oracle_global_shapes"] = len(re.findall(r"\[64,5\]", oracle_hlo))
+out["oracle_local_shapes"] = len(re.findall(r"\[8,5\]", oracle_hlo))
 out["default_mesh"] = train.train_and_evaluate(c, verbose=False)["mesh_size"]
 
 # (c) Batches the 8 devices can't split.
@@ -97,6 +107,11 @@ def test_eight_devices_train_like_one(result):
   assert len(h8) == len(h1) == 2
   assert result["mesh_size"] == {"8": 8, "1": 1} and result["default_mesh"] == 8
   np.testing.assert_allclose(np.array(h8), np.array(h1), rtol=1e-4, atol=1e-6)
+
+
+def test_the_oracles_deploy_on_the_split_batch_too(result):
+  np.testing.assert_allclose(result["oracles"]["8"], result["oracles"]["1"], rtol=1e-5)
+  assert result["oracle_global_shapes"] == 0 and result["oracle_local_shapes"] > 0
 
 
 def test_a_batch_the_devices_cannot_split_is_a_one_line_error(result):
