@@ -29,6 +29,8 @@ def default() -> ml_collections.ConfigDict:
   ))
   c.agent = ml_collections.ConfigDict(dict(
       kind="lstm", hidden=64, width=64, num_layers=2, num_heads=4, mlp_ratio=4,
+      # Transformer positions: learned | rope | none (agents/transformer.py).
+      position="learned",
       # Transformer: recompute attention in the backward pass instead of keeping its [L, L]
       # scores (memory for long horizons; see BENCHMARKS.md).
       remat=False,
@@ -44,6 +46,8 @@ def default() -> ml_collections.ConfigDict:
   c.loss = ml_collections.ConfigDict(dict(counterfactual_weight=1.0, factual_weight=1.0))
   c.optim = ml_collections.ConfigDict(dict(learning_rate=3e-3, grad_clip=1.0, b1=0.9,
                                            b2=0.999, warmup_steps=0,
+                                           # > 0: AdamW, decaying the weight matrices
+                                           weight_decay=0.0,
                                            # constant | cosine (to 0 at num_updates)
                                            schedule="constant"))
   c.batch_size = 256               # episodes per update
@@ -94,6 +98,9 @@ def make_agent(config, task) -> agents.Agent:
   for flag in ("remat", "fused_lstm", "reuse_acting_states"):
     if not isinstance(a.get(flag, False), bool):
       raise ValueError(f"config.agent.{flag} must be True or False, got {a[flag]!r}")
+  if a.get("position", "learned") not in agents.POSITIONS:
+    raise ValueError(f"config.agent: unknown 'position' {a.position!r}; allowed: "
+                     f"{', '.join(agents.POSITIONS)}")
   if "scan_unroll" in config:
     _positive_int(config, "scan_unroll")
   try:
@@ -102,6 +109,7 @@ def make_agent(config, task) -> agents.Agent:
                        num_heads=a.num_heads, mlp_ratio=a.mlp_ratio,
                        remat=a.get("remat", False), unroll=config.get("scan_unroll", 1),
                        fused_lstm=a.get("fused_lstm", True),
+                       position=a.get("position", "learned"),
                        author_tokens=config.teaching != "demonstration")
   except ValueError as e:
     raise ValueError(f"config.agent: {e}") from None
@@ -157,6 +165,8 @@ def validate(config, num_devices: int | None = None) -> tuple[tasks.Task, agents
   _number(config, "optim.b1", 0.0, 1.0)
   _number(config, "optim.b2", 0.0, 1.0)
   _number(config, "optim.warmup_steps", 0)
+  if "weight_decay" in config.optim:
+    _number(config, "optim.weight_decay", 0.0)
   if config.optim.get("schedule", "constant") not in SCHEDULES:
     raise ValueError(f"config.optim.schedule: unknown schedule {config.optim.schedule!r}; "
                      f"allowed: {', '.join(SCHEDULES)}")

@@ -59,9 +59,11 @@ class TrainState(NamedTuple):
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
-  """Adam with global-norm clipping. The learning rate: linear warm-up over
-  `optim.warmup_steps`, then constant, or (`optim.schedule = "cosine"`) a cosine decay to 0 at
-  `num_updates`, which lets the last updates settle instead of jittering at full step size."""
+  """Adam with global-norm clipping; AdamW (decoupled weight decay on the weight matrices and
+  embeddings, not on biases and norms) when `optim.weight_decay` > 0. The learning rate:
+  linear warm-up over `optim.warmup_steps`, then constant, or (`optim.schedule = "cosine"`) a
+  cosine decay to 0 at `num_updates`, which lets the last updates settle instead of jittering
+  at full step size."""
   o = config.optim
   lr = o.learning_rate
   if o.get("schedule", "constant") == "cosine":
@@ -69,8 +71,12 @@ def make_optimizer(config) -> optax.GradientTransformation:
                                             max(config.num_updates, o.warmup_steps + 1))
   elif o.warmup_steps:
     lr = optax.linear_schedule(0.0, o.learning_rate, o.warmup_steps)
-  return optax.chain(optax.clip_by_global_norm(o.grad_clip),
-                     optax.adam(lr, b1=o.b1, b2=o.b2))
+  if o.get("weight_decay", 0.0):
+    matrices = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)
+    adam = optax.adamw(lr, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay, mask=matrices)
+  else:
+    adam = optax.adam(lr, b1=o.b1, b2=o.b2)
+  return optax.chain(optax.clip_by_global_norm(o.grad_clip), adam)
 
 
 def init_state(agent: Agent, optimizer, seed: int, mesh=None) -> TrainState:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from causal_meta import agents, losses, rollout, tasks
-from causal_meta.agents import recurrent, tokens
+from causal_meta.agents import recurrent, tokens, transformer
 
 TASKS = {
     "prize_or_frog": {},
@@ -56,6 +56,33 @@ def test_acting_equals_learning(kind, task_name):
   np.testing.assert_allclose(got_o, want_o, atol=2e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("position", ["rope", "none"])
+@pytest.mark.parametrize("task_name", ["bandit", "padlock"])
+def test_transformer_positions_act_as_they_learn(position, task_name):
+  """Rotary and position-free transformers: the KV cache holds the same keys as the full pass."""
+  task = tasks.make(task_name, **TASKS[task_name])
+  agent = agents.make("transformer", task, position=position, **SIZES)
+  params = agent.init(jax.random.PRNGKey(0))
+  assert "pos_embed" not in params
+  traj = rollout.braid(task, agent.policy(params), jax.random.PRNGKey(1), 8, expert_prob=0.5)
+  want_a, want_o = agent.unroll(params, traj)
+  got_a, got_o = jax.jit(acting_logits, static_argnums=0)(agent, params, traj)
+  np.testing.assert_allclose(got_a, want_a, atol=2e-5, rtol=1e-5)
+  np.testing.assert_allclose(got_o, want_o, atol=2e-5, rtol=1e-5)
+
+
+def test_rope_scores_depend_on_the_offset_only():
+  """<rope(q, i), rope(k, j)> is a function of i - j, and rotation keeps the norm."""
+  q, k = jax.random.normal(jax.random.PRNGKey(0), (2, 1, 3, 8))  # [n=1, H=3, D=8]
+  score = lambda i, j: jnp.sum(transformer.rope(q, jnp.array([i])) *
+                               transformer.rope(k, jnp.array([j])), -1)
+  np.testing.assert_allclose(score(5, 2), score(13, 10), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(score(0, 0), jnp.sum(q * k, -1), rtol=1e-5, atol=1e-5)
+  assert not np.allclose(score(5, 2), score(5, 3))
+  np.testing.assert_allclose(jnp.linalg.norm(transformer.rope(q, jnp.array([7])), axis=-1),
+                             jnp.linalg.norm(q, axis=-1), rtol=1e-5)
+
+
 def test_author_changes_the_prediction():
   """do(a) and a are different symbols: swapping the author of one action changes the logits."""
   task = tasks.make("bandit", horizon=3)
@@ -79,6 +106,7 @@ def test_token_encoding():
     (dict(kind="rnn"), "unknown agent kind 'rnn'"),
     (dict(kind="lstm", hidden=0), "'hidden' must be a positive integer"),
     (dict(kind="transformer", width=10, num_heads=4), "divisible"),
+    (dict(kind="transformer", position="alibi"), "unknown 'position' 'alibi'"),
 ])
 def test_bad_agent_config(kwargs, match):
   with pytest.raises(ValueError, match=match):

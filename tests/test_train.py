@@ -109,6 +109,8 @@ BAD_CONFIGS = [
     (lambda c: setattr(c.agent, "fused_lstm", None), "config.agent.fused_lstm"),
     (lambda c: setattr(c.agent, "reuse_acting_states", None), "config.agent.reuse_acting_states"),
     (lambda c: setattr(c.optim, "schedule", "linear"), "config.optim.schedule: unknown"),
+    (lambda c: setattr(c.optim, "weight_decay", -0.1), "config.optim.weight_decay"),
+    (lambda c: setattr(c.agent, "position", "alibi"), "config.agent: unknown 'position'"),
 ]
 
 
@@ -144,6 +146,32 @@ def test_cosine_schedule_decays_to_zero_at_num_updates():
                          if is_schedule(s) else s, state, is_leaf=is_schedule)
     updates, _ = optimizer.update(jnp.ones(()), state, params)
     np.testing.assert_allclose(-updates, want, rtol=1e-3, atol=1e-9)
+
+
+def test_weight_decay_shrinks_matrices_not_biases():
+  """AdamW's decoupled decay: with a zero gradient Adam moves nothing, so the update is
+  -lr · wd · w on matrices (ndim ≥ 2) and 0 on vectors (biases, norms)."""
+  c = config_lib.default()
+  c.optim.weight_decay, c.optim.grad_clip = 0.1, 1e9
+  optimizer = train.make_optimizer(c)
+  params = {"kernel": jnp.full((2, 3), 2.0), "bias": jnp.full((3,), 2.0)}
+  updates, _ = optimizer.update(jax.tree.map(jnp.zeros_like, params), optimizer.init(params),
+                                params)
+  np.testing.assert_allclose(updates["kernel"], -3e-3 * 0.1 * 2.0, rtol=1e-5)
+  np.testing.assert_array_equal(updates["bias"], 0.0)
+
+
+@pytest.mark.parametrize("experiment,size", [("bandit", None), ("prize_or_frog", None),
+                                             ("padlock", "cpu"), ("padlock", "gpu")])
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+def test_experiment_configs_validate(experiment, size, kind):
+  """Every training config in experiments/ (each size, each agent) passes validation, so a
+  typo in one is caught here, not after a launch."""
+  module = __import__(f"experiments.{experiment}", fromlist=["get_config"])
+  c = module.get_config() if size is None else module.get_config(size)
+  c.agent.kind = kind
+  task, agent = config_lib.validate(c, num_devices=1)
+  assert task.name == c.task.name and agent.horizon == task.horizon
 
 
 @pytest.mark.parametrize("mutate,match", BAD_CONFIGS)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from causal_meta import rollout
 from causal_meta.agents import tokens
 from causal_meta.agents.recurrent import Recurrent
-from causal_meta.agents.transformer import Transformer
+from causal_meta.agents.transformer import POSITIONS, Transformer
 from causal_meta.tasks.base import Task
 
 KINDS = ("lstm", "gru", "transformer")
@@ -142,13 +142,13 @@ def _time_major_states(first, steps):
 def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: int = 2,
          num_heads: int = 4, mlp_ratio: int = 4, author_tokens: bool = True,
          num_outcomes: int = 0, remat: bool = False, unroll: int = 1,
-         fused_lstm: bool = True) -> Agent:
+         fused_lstm: bool = True, position: str = "learned") -> Agent:
   """Builds an agent of `kind` ('lstm', 'gru' or 'transformer') for `task`'s alphabets.
 
   Recurrent agents use `hidden` (and `unroll`: steps per iteration of the learning scan;
   `fused_lstm`: the LSTM learns through the batched pass with a hand-written backward); the
-  transformer uses `width`, `num_layers`, `num_heads`, `mlp_ratio` (and `remat`: recompute
-  attention in the backward pass). `author_tokens`, `num_outcomes`: see `Agent`.
+  transformer uses `width`, `num_layers`, `num_heads`, `mlp_ratio`, `position` (learned,
+  rope or none; see `Transformer`) and `remat` (recompute attention in the backward pass). `author_tokens`, `num_outcomes`: see `Agent`.
   """
   if num_outcomes not in (0, tokens.NUM_OUTCOMES):
     raise ValueError(f"agent: 'num_outcomes' must be 0 or {tokens.NUM_OUTCOMES}, "
@@ -163,13 +163,17 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
     module = Recurrent(vocab, task.num_actions, task.num_observations, hidden, cell=kind,
                        unroll=unroll, fused=bool(fused_lstm))
   elif kind == "transformer":
+    if position not in POSITIONS:
+      raise ValueError(f"agent: unknown 'position' {position!r}; allowed: "
+                       f"{', '.join(POSITIONS)}")
     if width % num_heads:
       raise ValueError(f"agent: 'width' ({width}) must be divisible by 'num_heads' "
                        f"({num_heads})")
     # BOS + 2T tokens: the last observation token is consumed (and unused) while acting.
     module = Transformer(vocab, task.num_actions, task.num_observations,
                          max_len=2 * task.horizon + 1, width=width, num_layers=num_layers,
-                         num_heads=num_heads, mlp_ratio=mlp_ratio, remat=remat)
+                         num_heads=num_heads, mlp_ratio=mlp_ratio, remat=remat,
+                         position=position)
   else:
     raise ValueError(f"unknown agent kind {kind!r}; allowed: {', '.join(KINDS)}")
   return Agent(module, task.num_actions, task.num_observations, task.horizon,

@@ -13,12 +13,27 @@ import jax.numpy as jnp
 
 _MASKED = -1e30  # finite: a fully masked row can never produce NaN
 
+POSITIONS = ("learned", "rope", "none")
+
+
+def rope(x: jax.Array, positions: jax.Array) -> jax.Array:
+  """Rotary position embedding (Su et al., 2021): x [..., n, H, D] rotated by positions int
+  [n], pairs (x_i, x_{i + D/2}) by angle position · 10000^(-2i/D). Queries and keys rotated
+  this way score by their relative offset only."""
+  half = x.shape[-1] // 2
+  freq = 10000.0 ** (-jnp.arange(half, dtype=jnp.float32) / half)
+  angle = positions.astype(jnp.float32)[:, None, None] * freq  # [n, 1, D/2]
+  cos, sin = jnp.cos(angle).astype(x.dtype), jnp.sin(angle).astype(x.dtype)
+  x1, x2 = x[..., :half], x[..., half:2 * half]
+  return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin, x[..., 2 * half:]], -1)
+
 
 class Block(nn.Module):
   """Pre-LayerNorm block: x + attn(LN(x)), then x + MLP(LN(x))."""
   width: int
   num_heads: int
   mlp_ratio: int = 4
+  rotary: bool = False  # rotate queries and keys by their positions (`rope`)
 
   def setup(self):
     head = self.width // self.num_heads
@@ -35,13 +50,20 @@ class Block(nn.Module):
     out = jnp.einsum("...hs,hsd->...hd", jax.nn.softmax(scores, -1), values)
     return self.proj(out)
 
+  def _qkv(self, x, positions):
+    """x [n, width], positions int [n] -> q, k, v, each [n, H, D]."""
+    q, k, v = jnp.moveaxis(self.qkv(self.ln1(x)), -3, 0)
+    if self.rotary:
+      q, k = rope(q, positions), rope(k, positions)
+    return q, k, v
+
   def _mlp(self, x):
     return x + self.fc2(nn.gelu(self.fc1(self.ln2(x))))
 
   def __call__(self, x):
     """Full causal pass: x [L, width]."""
-    q, k, v = jnp.moveaxis(self.qkv(self.ln1(x)), -3, 0)  # each [L, H, D]
     L = x.shape[0]
+    q, k, v = self._qkv(x, jnp.arange(L))  # each [L, H, D]
     mask = jnp.arange(L)[None, :] <= jnp.arange(L)[:, None]
     k, v = jnp.swapaxes(k, 0, 1), jnp.swapaxes(v, 0, 1)  # [H, L, D], the cache's layout
     return self._mlp(x + self._attend(q, k, v, mask))
@@ -54,7 +76,7 @@ class Block(nn.Module):
     batch dimensions (episode, head) leading and read the cache without a transpose. The n
     tokens are written in one slice, before any of them attends: a token written after
     another had read the cache would make XLA copy the cache in between."""
-    q, k, v = jnp.moveaxis(self.qkv(self.ln1(x)), -3, 0)  # each [n, H, D]
+    q, k, v = self._qkv(x, pos + jnp.arange(x.shape[0]))  # each [n, H, D]
     cache_k = jax.lax.dynamic_update_slice_in_dim(cache_k, jnp.swapaxes(k, 0, 1), pos, 1)
     cache_v = jax.lax.dynamic_update_slice_in_dim(cache_v, jnp.swapaxes(v, 0, 1), pos, 1)
     mask = jnp.arange(cache_k.shape[1])[None, :] <= pos + jnp.arange(x.shape[0])[:, None]
@@ -65,7 +87,11 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
-  """Token + learned position embeddings, `num_layers` blocks, final LN, two linear heads.
+  """Token embeddings, `num_layers` blocks, final LN, two linear heads.
+
+  position: how a token's position enters: "learned" (an embedding added to the token's),
+  "rope" (rotary: queries and keys rotated, attention sees relative offsets) or "none" (only
+  the causal mask tells positions apart).
 
   Carry for acting: (keys, values, position int32 []), keys and values a tuple of one
   [H, max_len, D] cache per layer: kept apart (not stacked) so that each step writes one slot
@@ -80,18 +106,23 @@ class Transformer(nn.Module):
   num_heads: int = 4
   mlp_ratio: int = 4
   remat: bool = False  # learning pass: recompute attention scores in the backward pass
+  position: str = "learned"
 
   def setup(self):
+    if self.position not in POSITIONS:
+      raise ValueError(f"agent: unknown 'position' {self.position!r}; allowed: "
+                       f"{', '.join(POSITIONS)}")
     self.embed = nn.Embed(self.vocab_size, self.width)
-    self.pos_embed = self.param("pos_embed", nn.initializers.normal(0.02),
-                                (self.max_len, self.width))
+    if self.position == "learned":
+      self.pos_embed = self.param("pos_embed", nn.initializers.normal(0.02),
+                                  (self.max_len, self.width))
     block = Block
     if self.remat:
       # The learning pass keeps each block's projections (products with no batch dimension)
       # and recomputes the [H, L, L] scores and softmax, which dominate memory at long
       # horizons. Acting (`step`) is unaffected.
       block = nn.remat(Block, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)
-    self.blocks = [block(self.width, self.num_heads, self.mlp_ratio)
+    self.blocks = [block(self.width, self.num_heads, self.mlp_ratio, self.position == "rope")
                    for _ in range(self.num_layers)]
     self.ln_f = nn.LayerNorm()
     self.head = nn.Dense(self.num_actions + self.num_observations)
@@ -109,7 +140,9 @@ class Transformer(nn.Module):
     """Feeds int32 [n] tokens in one pass through the layers: (carry, action logits [n, A],
     observation logits [n, O]). Acting feeds an env step's action and observation together."""
     keys, values, pos = carry
-    x = self.embed(tokens) + jax.lax.dynamic_slice_in_dim(self.pos_embed, pos, tokens.shape[0])
+    x = self.embed(tokens)
+    if self.position == "learned":
+      x = x + jax.lax.dynamic_slice_in_dim(self.pos_embed, pos, tokens.shape[0])
     new_k, new_v = [], []
     for block, k, v in zip(self.blocks, keys, values):
       x, k, v = block.step(x, k, v, pos)
@@ -119,7 +152,9 @@ class Transformer(nn.Module):
 
   def __call__(self, tokens):
     """Teacher-forced causal pass over int32 [L] tokens: ([L, A], [L, O])."""
-    x = self.embed(tokens) + self.pos_embed[:tokens.shape[0]]
+    x = self.embed(tokens)
+    if self.position == "learned":
+      x = x + self.pos_embed[:tokens.shape[0]]
     for block in self.blocks:
       x = block(x)
     return self._heads(x)
