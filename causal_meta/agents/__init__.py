@@ -148,7 +148,8 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
   Recurrent agents use `hidden` (and `unroll`: steps per iteration of the learning scan;
   `fused_lstm`: the LSTM learns through the batched pass with a hand-written backward); the
   transformer uses `width`, `num_layers`, `num_heads`, `mlp_ratio`, `position` (learned,
-  rope or none; see `Transformer`) and `remat` (recompute attention in the backward pass). `author_tokens`, `num_outcomes`: see `Agent`.
+  rope or none; see `Transformer`) and `remat` (recompute attention in the backward pass).
+  `author_tokens`, `num_outcomes`: see `Agent`.
   """
   if num_outcomes not in (0, tokens.NUM_OUTCOMES):
     raise ValueError(f"agent: 'num_outcomes' must be 0 or {tokens.NUM_OUTCOMES}, "
