@@ -94,13 +94,19 @@ def _shapes(tree) -> dict[str, tuple[tuple[int, ...], str]]:
   return {k: (tuple(v.shape), np.dtype(v.dtype).name) for k, v in flat.items()}
 
 
-def _config_diff(saved: dict, current: dict, prefix: str = "") -> list[str]:
-  """Dotted fields whose values differ: ['agent.hidden: 16 there, 32 here', ...]."""
+def _config_diff(saved: dict, current: dict, prefix: str = "",
+                 defaults: dict | None = None) -> list[str]:
+  """Dotted fields whose values differ: ['agent.hidden: 16 there, 32 here', ...]. With
+  `defaults` (the default config), a field the saved config lacks (added to the code since)
+  counts only where it is not at its default, the behaviour the code had before."""
   out = []
+  defaults = defaults if isinstance(defaults, dict) else {}
   for k in sorted(set(saved) | set(current)):
     a, b = saved.get(k), current.get(k)
     if isinstance(a, dict) and isinstance(b, dict):
-      out += _config_diff(a, b, f"{prefix}{k}.")
+      out += _config_diff(a, b, f"{prefix}{k}.", defaults.get(k))
+    elif k not in saved and k in defaults and b == defaults[k]:
+      continue
     elif a != b:
       out.append(f"{prefix}{k}: {a!r} there, {b!r} here")
   return out
@@ -148,8 +154,12 @@ def _saved_config(mngr, step: int) -> dict:
 
 
 def restore_latest(mngr: ocp.CheckpointManager, template, config_dict: dict,
-                   warn: Callable[[str], Any] = None):
+                   warn: Callable[[str], Any] = None, defaults: dict | None = None):
   """The newest readable checkpoint as a TrainState like `template`, or None if none.
+
+  A checkpoint written with another config is restored with a warning naming the fields that
+  differ (`defaults`: the default config, so that fields added since it was written are named
+  only if set away from their defaults).
 
   A checkpoint that fails to restore or whose digest does not match is moved aside to
   WORKDIR/corrupt_checkpoints/<step> with a warning naming it, and the previous one is tried.
@@ -176,7 +186,7 @@ def restore_latest(mngr: ocp.CheckpointManager, template, config_dict: dict,
            f"{str(e).splitlines()[0][:200] if str(e) else ''}); moved to {aside}, trying the "
            f"previous one")
       continue
-    changed = [d for d in _config_diff(meta.get("config", {}), config_dict)
+    changed = [d for d in _config_diff(meta.get("config", {}), config_dict, defaults=defaults)
                if d.split(":")[0] not in RESUMABLE_CHANGES]
     if changed:  # the run goes on with this config; say so rather than mix silently
       warn(f"resuming from {path}, written with another config: {'; '.join(changed)}")

@@ -167,7 +167,9 @@ def train_seeds(config, num_seeds: int, workdir: str | None = None,
   mngr = None
   if workdir:
     mngr = checkpoints.manager(workdir, config.keep_checkpoints)
-    restored = checkpoints.restore_latest(mngr, state, config_dict)
+    restored = checkpoints.restore_latest(
+        mngr, state, config_dict,
+        defaults=json.loads(config_lib.default().to_json_best_effort()))
     if restored is not None:
       state = restored
   resumed_from = int(state.step[0])

@@ -258,7 +258,9 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
   try:
     if workdir:
       mngr = checkpoints.manager(workdir, config.keep_checkpoints)
-      restored = checkpoints.restore_latest(mngr, state, config_dict, warn=warn)
+      restored = checkpoints.restore_latest(
+          mngr, state, config_dict, warn=warn,
+          defaults=json.loads(config_lib.default().to_json_best_effort()))
       if restored is not None:
         state = parallel.put_replicated(restored, mesh)  # the compiled chunk's input sharding
         if int(state.step) < config.num_updates and (config.num_updates - int(state.step)) % K:

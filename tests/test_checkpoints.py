@@ -77,6 +77,19 @@ def test_round_trip_restores_every_part_of_the_state(tmp_path):
   warnings = []
   checkpoints.restore_latest(mngr, template, _config_dict(other), warn=warnings.append)
   assert len(warnings) == 1 and "optim.learning_rate: 0.003 there, 0.1 here" in warnings[0]
+  # A field added since the checkpoint was written is named only if set off its default.
+  older = _config_dict(c)
+  del older["optim"]["weight_decay"]
+  mngr_old = checkpoints.manager(str(tmp_path / "old"), keep=5)
+  checkpoints.save(mngr_old, template, older)
+  mngr_old.wait_until_finished()
+  defaults = _config_dict(config_lib.default())
+  for weight_decay, want in ((0.0, []), (0.1, ["optim.weight_decay: None there, 0.1 here"])):
+    newer, warnings = tiny_config(), []
+    newer.optim.weight_decay = weight_decay
+    checkpoints.restore_latest(mngr_old, template, _config_dict(newer), warn=warnings.append,
+                               defaults=defaults)
+    assert [w.split("config: ")[-1] for w in warnings] == want
   host, meta = checkpoints.load_state_dict(str(tmp_path))
   assert meta["step"] == 20 and meta["config"]["agent"]["hidden"] == 16
   # No pickle anywhere on disk: orbax arrays + JSON.
