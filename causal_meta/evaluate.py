@@ -81,10 +81,7 @@ def oracle_metrics(task: Task, key: jax.Array, episodes: int,
   episodes over its `data` axis, as `agent_metrics` does; the numbers are the same."""
   out = {}
   for name, causal in (("interventional", True), ("conditional", False)):
-    traj = rollout.braid(task, oracle.policy(task, causal), key, episodes, expert_prob=0.0)
-    if mesh is not None:
-      traj = parallel.shard_batch(traj, mesh)
-    stats = rollout.policy_stats(traj)
+    _, stats = oracle.run_policy(task, key, episodes, causal, mesh=mesh)
     out[f"oracle_{name}_reward"] = stats["mean_reward"]
     out[f"oracle_{name}_best_action_rate"] = stats["best_action_rate"]
     out[f"oracle_{name}_success_rate"] = stats["success_rate"]

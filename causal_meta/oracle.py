@@ -203,13 +203,16 @@ def policy(task: Task, causal: bool = True):
                         observe=observe)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 2, 3))
+@functools.partial(jax.jit, static_argnums=(0, 2, 3), static_argnames=("mesh",))
 def run_policy(task: Task, key: Array, batch_size: int, causal: bool = True,
-               theta: Array | None = None):
+               theta: Array | None = None, mesh=None):
   """Deploys an oracle policy on `batch_size` episodes: (Trajectory, stats dict).
 
   stats: mean_reward, best_action_rate (last 5 steps), best_action_by_step [T], success_rate.
+  mesh: split the episodes over its `data` axis (causal_meta.parallel); the same numbers.
   """
-  from causal_meta import rollout
+  from causal_meta import parallel, rollout
   traj = rollout.braid(task, policy(task, causal), key, batch_size, 0.0, theta)
+  if mesh is not None:
+    traj = parallel.shard_batch(traj, mesh)
   return traj, rollout.policy_stats(traj)

@@ -167,18 +167,12 @@ def train_seeds(config, num_seeds: int, workdir: str | None = None,
   mngr = None
   if workdir:
     mngr = checkpoints.manager(workdir, config.keep_checkpoints)
-    restored = checkpoints.restore_latest(
-        mngr, state, config_dict,
-        defaults=json.loads(config_lib.default().to_json_best_effort()))
+    restored = train.restore(mngr, state, config, config_dict)
     if restored is not None:
       state = restored
   resumed_from = int(state.step[0])
   if verbose and resumed_from:
     print(f"resuming from the checkpoint at update {resumed_from}", flush=True)
-  if (config.num_updates - resumed_from) % config.updates_per_call:
-    raise checkpoints.IncompatibleCheckpoint(
-        f"config.updates_per_call ({config.updates_per_call}) does not divide the updates "
-        f"left after the checkpoint at update {resumed_from}")
   t0 = time.time()
   compiled = chunk.lower(state).compile()
   compile_seconds = time.time() - t0

@@ -224,6 +224,23 @@ def evaluation_key(seed: int) -> jax.Array:
   return jax.random.fold_in(jax.random.PRNGKey(seed), 0x5EED)
 
 
+def restore(mngr, template, config, config_dict: dict, warn=None):
+  """The latest checkpoint in `mngr` as a state like `template` (a TrainState, or a seed
+  sweep's stacked one), or None. Fields added to the config since the checkpoint was written
+  are not reported as changes while at their defaults. Raises IncompatibleCheckpoint if the
+  updates left are not whole chunks of `config.updates_per_call`."""
+  restored = checkpoints.restore_latest(
+      mngr, template, config_dict, warn=warn,
+      defaults=json.loads(config_lib.default().to_json_best_effort()))
+  if restored is not None:
+    step, K = int(np.max(restored.step)), config.updates_per_call
+    if step < config.num_updates and (config.num_updates - step) % K:
+      raise checkpoints.IncompatibleCheckpoint(
+          f"config.updates_per_call ({K}) does not divide the updates left after the "
+          f"checkpoint at update {step}")
+  return restored
+
+
 def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
                        progress: bool | None = None,
                        warn: Callable[[str], Any] = _warn, mesh=None) -> dict:
@@ -258,15 +275,9 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
   try:
     if workdir:
       mngr = checkpoints.manager(workdir, config.keep_checkpoints)
-      restored = checkpoints.restore_latest(
-          mngr, state, config_dict, warn=warn,
-          defaults=json.loads(config_lib.default().to_json_best_effort()))
+      restored = restore(mngr, state, config, config_dict, warn)
       if restored is not None:
         state = parallel.put_replicated(restored, mesh)  # the compiled chunk's input sharding
-        if int(state.step) < config.num_updates and (config.num_updates - int(state.step)) % K:
-          raise checkpoints.IncompatibleCheckpoint(
-              f"config.updates_per_call ({K}) does not divide the updates left "
-                           f"after the checkpoint at update {int(state.step)}")
       writer = metrics_lib.MetricsWriter(workdir, int(state.step), config.tensorboard)
       history = writer.history
       with open(os.path.join(workdir, "config.json"), "w") as f:

@@ -109,9 +109,6 @@ class Transformer(nn.Module):
   position: str = "learned"
 
   def setup(self):
-    if self.position not in POSITIONS:
-      raise ValueError(f"agent: unknown 'position' {self.position!r}; allowed: "
-                       f"{', '.join(POSITIONS)}")
     self.embed = nn.Embed(self.vocab_size, self.width)
     if self.position == "learned":
       self.pos_embed = self.param("pos_embed", nn.initializers.normal(0.02),
