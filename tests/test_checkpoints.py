@@ -155,6 +155,21 @@ def test_resume_in_process_equals_uninterrupted_run(tmp_path):
   assert sorted(os.listdir(tmp_path / "split" / "checkpoints")) == ["20", "30", "40"]
 
 
+def test_resume_with_updates_per_call_not_dividing_the_updates_left_is_a_one_line_error(
+    tmp_path):
+  train.train_and_evaluate(tiny_config(20), str(tmp_path), verbose=False)
+  c = tiny_config(60)  # 40 updates left, not whole chunks of 30
+  c.updates_per_call = c.log_every = c.checkpoint_every = 30
+  with pytest.raises(checkpoints.IncompatibleCheckpoint) as e:
+    train.train_and_evaluate(c, str(tmp_path), verbose=False, warn=lambda _: None)
+  message = str(e.value)
+  assert "\n" not in message
+  assert "updates_per_call (30)" in message and "checkpoint at update 20" in message
+  # Nothing the run had is lost: its checkpoints and metrics are as they were.
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["10", "20"]
+  assert [r["step"] for r in metrics.read_jsonl(str(tmp_path / "metrics.jsonl"))] == [10, 20]
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
   make_update = train.make_update
 
