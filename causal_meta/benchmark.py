@@ -169,7 +169,7 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None) -> dict:
   traj = jax.block_until_ready(act(holder[0].params, key))
   roll_seconds = _median_seconds(lambda: act(holder[0].params, key), repeats)
   # traj is an argument, not a closed-over constant that XLA would try to fold.
-  grad = jax.jit(jax.grad(lambda p, tr: train.make_loss(agent, config)(p, tr)[0]))
+  grad = jax.jit(lambda p, tr: train.make_value_and_grad(agent, config)(p, tr)[1])
   jax.block_until_ready(grad(holder[0].params, traj))
   learn_seconds = _median_seconds(lambda: grad(holder[0].params, traj), repeats)
 
@@ -195,7 +195,8 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None) -> dict:
       ms_per_update=1e3 * seconds / K, rollout_ms=1e3 * roll_seconds,
       learning_ms=1e3 * learn_seconds, scan_unroll=config.scan_unroll,
       remat=config.agent.remat, fused_lstm=config.agent.fused_lstm,
-      reuse_acting_states=config.agent.reuse_acting_states, top_ops=ops,
+      reuse_acting_states=config.agent.reuse_acting_states,
+      packing=config.agent.get("packing", 1), top_ops=ops,
       gflop_per_update=flops / K / 1e9 if flops else None,
       achieved_tflops=achieved / 1e12 if achieved else None,
       fraction_of_fp32_peak=achieved / peak if (achieved and peak) else None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import ml_collections
 
-from causal_meta import agents, parallel, rollout, tasks
+from causal_meta import agents, losses, parallel, rollout, tasks
 
 
 SCHEDULES = ("constant", "cosine")
@@ -40,10 +40,18 @@ def default() -> ml_collections.ConfigDict:
       # Fused LSTM: the learning pass takes the states the rollout computed under the same
       # parameters instead of running the recurrence again (fused act-and-learn). Off: on the
       # CPU recording the states costs the rollout what the learning pass saves (BENCHMARKS.md).
-      reuse_acting_states=False))
+      reuse_acting_states=False,
+      # Transformer: the learning pass packs the batch's episodes end to end, this many per
+      # row on average (rows = batch_size / packing; agents/packing.py). The same numbers, at
+      # a fraction of the cost when episodes end early (padlock); 1 = one episode per row.
+      packing=1))
   c.teaching = "counterfactual"   # counterfactual | demonstration | mixed
   c.mixed_prob = 0.5               # mixed: per-step probability that the expert acts
-  c.loss = ml_collections.ConfigDict(dict(counterfactual_weight=1.0, factual_weight=1.0))
+  c.loss = ml_collections.ConfigDict(dict(
+      counterfactual_weight=1.0, factual_weight=1.0,
+      # The counterfactual target: the expert's sampled action ("action", [O] Fig. 4) or its
+      # whole policy ("policy": the expected loss over its draw, less noisy; losses.py).
+      expert_target="action"))
   c.optim = ml_collections.ConfigDict(dict(learning_rate=3e-3, grad_clip=1.0, b1=0.9,
                                            b2=0.999, warmup_steps=0,
                                            # > 0: AdamW, decaying the weight matrices
@@ -103,6 +111,11 @@ def make_agent(config, task) -> agents.Agent:
                      f"{', '.join(agents.POSITIONS)}")
   if "scan_unroll" in config:
     _positive_int(config, "scan_unroll")
+  if "packing" in a:
+    _positive_int(config, "agent.packing")
+    if a.packing > 1 and a.kind != "transformer":
+      raise ValueError(f"config.agent.packing: only the transformer packs episodes, got "
+                       f"packing={a.packing} with kind={a.kind!r}")
   try:
     # Naive conditioning reads every action as the expert's (see agents.Agent).
     return agents.make(a.kind, task, hidden=a.hidden, width=a.width, num_layers=a.num_layers,
@@ -160,6 +173,9 @@ def validate(config, num_devices: int | None = None) -> tuple[tasks.Task, agents
   _number(config, "mixed_prob", 0.0, 1.0)
   _number(config, "loss.counterfactual_weight", 0.0)
   _number(config, "loss.factual_weight", 0.0)
+  if config.loss.get("expert_target", "action") not in losses.EXPERT_TARGETS:
+    raise ValueError(f"config.loss.expert_target: unknown target {config.loss.expert_target!r};"
+                     f" allowed: {', '.join(losses.EXPERT_TARGETS)}")
   _number(config, "optim.learning_rate", 0.0, low_open=True)
   _number(config, "optim.grad_clip", 0.0, low_open=True)
   _number(config, "optim.b1", 0.0, 1.0)
@@ -182,4 +198,7 @@ def validate(config, num_devices: int | None = None) -> tuple[tasks.Task, agents
     num_devices = jax.device_count()
   for path in ("batch_size", "eval_episodes"):
     parallel.check_divisible(path, config[path], num_devices)
+  if config.agent.get("packing", 1) > 1 and num_devices > 1:
+    raise ValueError(f"config.agent.packing: packing episodes across {num_devices} devices is "
+                     f"not supported; use packing=1")
   return task, agent

@@ -58,6 +58,9 @@ class Trajectory(NamedTuple):
   done: bool [B, T]             the task is done after the step (e.g. the padlock opened).
   rewards: float32 [B, T]       r(o_t), 0 where masked.
   best_actions: int32 [B, T]    the expert's most likely action under θ (for best-action rates).
+  expert_log_probs: float32 [B, T, A], the expert's log-policy log Q(· | θ, s_t) from which
+                 expert_actions were drawn, or None (`braid(..., expert_policy=True)` keeps it):
+                 the target of the "policy" counterfactual loss (losses.py).
   acting_states: what the policy's `record` kept, (after initial_carry [B, ...], after each
                  step [B, T, ...]), or None. A learner may reuse it instead of recomputing it
                  (the LSTM's states, `Agent.policy(record_states=True)`); it is valid only for
@@ -73,6 +76,7 @@ class Trajectory(NamedTuple):
   rewards: Array
   best_actions: Array
   acting_states: Any = None
+  expert_log_probs: Any = None
 
 
 def expert_prob_for(mode: str, mixed_prob: float = 0.5) -> float:
@@ -87,7 +91,8 @@ def expert_prob_for(mode: str, mixed_prob: float = 0.5) -> float:
 
 
 def episode(task: Task, policy: Policy, key: Array, theta: Array,
-            expert_prob: float | Array = 0.0, unroll: int = 1) -> Trajectory:
+            expert_prob: float | Array = 0.0, unroll: int = 1,
+            expert_policy: bool = False) -> Trajectory:
   """One braided episode with latent θ (no batch axis). See `braid`."""
   if _fixed(expert_prob) and expert_prob == 1 and policy.record is None:
     # The policy's actions would all be thrown away, so it does not act at all: a memoryless
@@ -116,13 +121,14 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
     next_state = jnp.where(active, task.next_state(state, action, obs), state)
     out = (action, expert_action, obs, intervened, active, task.done(next_state),
            jnp.where(active, task.reward(obs), 0.0), task.best_action(theta, state),
+           jax.nn.log_softmax(expert_logits) if expert_policy else None,
            record(policy_carry))
     return (policy_carry, next_state), out
 
   init = (policy.initial_carry(), task.initial_state())
   _, out = jax.lax.scan(step, init, jnp.arange(task.horizon), unroll=unroll)
   states = None if policy.record is None else (record(init[0]), out[-1])
-  return Trajectory(theta, *out[:-1], acting_states=states)
+  return Trajectory(theta, *out[:-2], acting_states=states, expert_log_probs=out[-2])
 
 
 def _fixed(expert_prob) -> bool:
@@ -132,19 +138,20 @@ def _fixed(expert_prob) -> bool:
 
 def braid(task: Task, policy: Policy, key: Array, batch_size: int,
           expert_prob: float | Array = 0.0, theta: Array | None = None,
-          unroll: int = 1) -> Trajectory:
+          unroll: int = 1, expert_policy: bool = False) -> Trajectory:
   """B braided episodes, θ drawn from the prior (or given: int [B]).
 
   Jittable with `task`, `policy` (closures) and `batch_size` static. Returns a Trajectory with
   [B, T] fields. `unroll`: time steps per iteration of the compiled loop (same numbers; fewer
   loop iterations can pay on an accelerator, where each costs a launch or a sync).
+  `expert_policy`: also keep the expert's log-policy at each step (`expert_log_probs`).
   """
   k_theta, k_run = jax.random.split(key)
   if theta is None:
     theta = jax.vmap(task.sample_latent)(jax.random.split(k_theta, batch_size))
   chex.assert_shape(theta, (batch_size,))
   keys = jax.random.split(k_run, batch_size)
-  run = lambda k, th: episode(task, policy, k, th, expert_prob, unroll)
+  run = lambda k, th: episode(task, policy, k, th, expert_prob, unroll, expert_policy)
   traj = jax.vmap(run)(keys, theta)
   chex.assert_shape(traj.actions, (batch_size, task.horizon))
   return traj

@@ -34,7 +34,7 @@ from causal_meta import config as config_lib
 from causal_meta import checkpoints, evaluate, losses, parallel, plots, rollout
 from causal_meta import metrics as metrics_lib
 from causal_meta import progress as progress_lib
-from causal_meta.agents import Agent
+from causal_meta.agents import Agent, packing
 from causal_meta.tasks.base import Task
 
 
@@ -99,26 +99,53 @@ def make_act(task: Task, agent: Agent, config, mesh=None):
   expert_prob = rollout.expert_prob_for(config.teaching, config.mixed_prob)
   # The fused LSTM keeps its states for the learning pass of the same update (make_loss).
   record = config.agent.get("reuse_acting_states", False)
+  expert_policy = config.loss.get("expert_target", "action") == "policy"
 
   def act(params, key):
     traj = rollout.braid(task, agent.policy(params, record_states=record), key,
-                         config.batch_size, expert_prob, unroll=config.get("scan_unroll", 1))
+                         config.batch_size, expert_prob, unroll=config.get("scan_unroll", 1),
+                         expert_policy=expert_policy)
     return parallel.shard_batch(traj, mesh)
 
   return act
 
 
 def make_loss(agent: Agent, config):
-  """The learning half of an update: (params, Trajectory [B, T]) -> (loss, dict of parts),
-  one teacher-forced pass with the config's counterfactual and factual weights."""
+  """The learning half of an update: (params, Trajectory [B, T], packed=None) -> (loss, dict
+  of parts), one teacher-forced pass with the config's counterfactual and factual weights and
+  expert target (packed: see `Agent.unroll`)."""
   weights = dict(counterfactual_weight=config.loss.counterfactual_weight,
-                 factual_weight=config.loss.factual_weight)
+                 factual_weight=config.loss.factual_weight,
+                 expert_target=config.loss.get("expert_target", "action"))
 
-  def loss_fn(params, traj):
-    action_logits, obs_logits = agent.unroll(params, traj)
+  def loss_fn(params, traj, packed=None):
+    action_logits, obs_logits = agent.unroll(params, traj, packed=packed)
     return losses.teaching_loss(action_logits, obs_logits, traj, **weights)
 
   return loss_fn
+
+
+def make_value_and_grad(agent: Agent, config):
+  """(params, Trajectory) -> ((loss, parts), gradient) of `make_loss`.
+
+  With `config.agent.packing` > 1 the episodes are packed into batch_size / packing rows
+  when they fit (parts["packed"] = 1), else run one per row (0): the same numbers either way.
+  The choice is a `lax.cond` around the whole gradient, so only one pass runs (under
+  autodiff a cond inside the loss cost both).
+  """
+  grad_fn = jax.value_and_grad(make_loss(agent, config), has_aux=True)
+  per_row = config.agent.get("packing", 1)
+  if per_row == 1:
+    return grad_fn
+  rows = -(-config.batch_size // per_row)
+
+  def value_and_grad(params, traj):
+    packed = packing.pack_episodes(traj.mask, rows)
+    (loss, parts), grads = jax.lax.cond(packed.fits, lambda: grad_fn(params, traj, packed),
+                                        lambda: grad_fn(params, traj))
+    return (loss, dict(parts, packed=packed.fits.astype(jnp.float32))), grads
+
+  return value_and_grad
 
 
 def make_update(task: Task, agent: Agent, optimizer, config, mesh=None):
@@ -129,7 +156,7 @@ def make_update(task: Task, agent: Agent, optimizer, config, mesh=None):
   """
   mesh = parallel.data_mesh() if mesh is None else mesh
   act = make_act(task, agent, config, mesh)
-  loss_fn = make_loss(agent, config)
+  value_and_grad = make_value_and_grad(agent, config)
 
   def update(state: TrainState) -> tuple[TrainState, dict]:
     key = jax.random.fold_in(state.key, state.step)
@@ -137,7 +164,7 @@ def make_update(task: Task, agent: Agent, optimizer, config, mesh=None):
     # is: an intervention, with no gradient path back into the policy ([O] Fig. 4c).
     traj = jax.lax.stop_gradient(act(state.params, key))
     # Teach.
-    (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, traj)
+    (loss, parts), grads = value_and_grad(state.params, traj)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     grad_norm = optax.global_norm(grads)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from causal_meta import agents, losses, rollout, tasks
-from causal_meta.agents import recurrent, tokens, transformer
+from causal_meta.agents import packing, recurrent, tokens, transformer
 
 TASKS = {
     "prize_or_frog": {},
@@ -196,3 +196,55 @@ def test_learning_from_the_acting_states(task_name):
   np.testing.assert_allclose(got_loss, want_loss, rtol=1e-6)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
                got_grad, want_grad)
+
+
+def test_first_fit_decreasing_places_every_episode_without_overlap():
+  """Every episode gets its own columns inside one row; a batch with more tokens than the
+  rows hold does not fit. Checked on a brute-force occupancy grid."""
+  lengths = jax.random.randint(jax.random.PRNGKey(0), (300,), 0, 21)
+  rows, row_len = 200, 20  # ~3,000 tokens in 4,000 slots
+  fit = packing.first_fit_decreasing(lengths, rows, row_len)
+  assert bool(fit.fits)
+  grid = np.zeros((rows, row_len), int)
+  for r, s, n in zip(np.asarray(fit.row), np.asarray(fit.offset), np.asarray(lengths)):
+    assert 0 <= s and s + n <= row_len
+    grid[r, s:s + n] += 1
+  assert grid.max() == 1 and grid.sum() == int(lengths.sum())
+  # Too few rows for the tokens: no packing can fit.
+  too_few = int(lengths.sum()) // row_len
+  assert not bool(packing.first_fit_decreasing(lengths, too_few, row_len).fits)
+
+
+@pytest.mark.parametrize("position", ["learned", "rope"])
+def test_packed_pass_equals_the_plain_one(position):
+  """Episodes packed end to end (padlock: they end early) get the plain pass's logits on
+  every step that happened, and its loss and gradient. Also with outcome tokens first
+  (goal-conditioned models)."""
+  task = tasks.make("padlock", num_switches=4, num_secret=2, epsilon=0.3)
+  agent = agents.make("transformer", task, position=position, num_outcomes=tokens.NUM_OUTCOMES,
+                      **SIZES)
+  params = agent.init(jax.random.PRNGKey(0))
+  traj = rollout.braid(task, rollout.uniform_policy(task), jax.random.PRNGKey(1), 32, 1.0)
+  outcome = jnp.arange(32) % 2
+  mask = np.asarray(traj.mask)
+  rows = int(np.ceil(2 * mask.sum() / (2 * task.horizon))) + 1  # one more than the minimum
+  packed = packing.pack_episodes(traj.mask, rows)
+  assert rows < 32 // 2 and bool(packed.fits)
+
+  @jax.jit
+  def loss_and_grad(p, packed):
+    def loss(p):
+      a, o = agent.unroll(p, traj, outcome, packed=packed)
+      return losses.teaching_loss(a, o, traj, factual_weight=0.5)[0], (a, o)
+    return jax.value_and_grad(loss, has_aux=True)(p)
+
+  (want_loss, want_logits), want_grad = loss_and_grad(params, None)
+  (got_loss, got_logits), got_grad = loss_and_grad(params, packed)
+  for got, want in zip(got_logits, want_logits):
+    np.testing.assert_allclose(np.asarray(got)[mask], np.asarray(want)[mask],
+                               rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(got_loss, want_loss, rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               got_grad, want_grad)
+  with pytest.raises(ValueError, match="only the transformer packs"):
+    agents.make("lstm", task, **SIZES).unroll(params, traj, packed=packed)

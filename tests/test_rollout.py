@@ -80,6 +80,33 @@ def test_padlock_masks_steps_after_the_lock_opens():
   assert float(jnp.sum(traj.rewards)) == 256.0
 
 
+@pytest.mark.parametrize("expert_prob", [0.0, 1.0])
+def test_expert_policy_is_the_policy_its_actions_were_drawn_from(expert_prob):
+  """`expert_policy=True` keeps log Q(· | θ, s_t) and changes nothing else. On the bandit it is
+  the closed form (0.6 on arm θ, 0.1 elsewhere); on padlock (state-dependent) the expert's
+  actions have its mean as their frequencies, step by step."""
+  task = tasks.make("bandit")
+  policy = rollout.uniform_policy(task)
+  key = jax.random.PRNGKey(7)
+  plain = rollout.braid(task, policy, key, 64, expert_prob)
+  kept = rollout.braid(task, policy, key, 64, expert_prob, expert_policy=True)
+  assert plain.expert_log_probs is None
+  jax.tree.map(np.testing.assert_array_equal, kept._replace(expert_log_probs=None), plain)
+  want = np.where(np.eye(5)[np.asarray(kept.theta)], 0.6, 0.1)  # [B, A]
+  np.testing.assert_allclose(np.exp(kept.expert_log_probs),
+                             np.broadcast_to(want[:, None], (64, 20, 5)), rtol=1e-6)
+
+  task = tasks.make("padlock", epsilon=0.3)
+  traj = rollout.braid(task, policy, key, 8000, expert_prob, expert_policy=True)
+  mask = np.asarray(traj.mask)[..., None]
+  drawn = np.eye(task.num_actions)[np.asarray(traj.expert_actions)]  # [B, T, A]
+  freq = (drawn * mask).sum(0) / mask.sum(0)
+  mean = (np.exp(np.asarray(traj.expert_log_probs)) * mask).sum(0) / mask.sum(0)
+  for t in range(5):  # steps that enough episodes reach
+    assert mask[:, t].sum() > 1000
+    np.testing.assert_allclose(freq[t], mean[t], atol=0.04)  # > 3 standard errors
+
+
 def test_rollout_is_reproducible_and_keyed():
   task = tasks.make("bandit")
   p = rollout.uniform_policy(task)

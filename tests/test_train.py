@@ -86,6 +86,40 @@ def test_bandit_non_default_parameters():
   assert abs(cf["best_action_rate"] - cf["oracle_interventional_best_action_rate"]) < 0.05
 
 
+def test_the_expert_policy_as_target_teaches_the_same_oracles():
+  """`loss.expert_target="policy"` (the expected counterfactual loss over the expert's draw)
+  has the same minimiser: each teaching mode still lands on its own oracle."""
+  params = dict(num_arms=3, best_arm_prob=0.7, reward_prob_best=0.9, reward_prob_other=0.3,
+                horizon=6)
+  runs = {}
+  for teaching in ("counterfactual", "demonstration"):
+    c = small_config("bandit", teaching, updates=400, **params)
+    c.loss.expert_target = "policy"
+    runs[teaching] = train.train_and_evaluate(c, verbose=False)
+  cf, demo = runs["counterfactual"], runs["demonstration"]
+  assert cf["kl_action_interventional"] < 0.02 < cf["kl_action_conditional"]
+  assert demo["kl_action_conditional"] < 0.02 < demo["kl_action_interventional"]
+
+
+def test_packing_falls_back_and_changes_no_number():
+  """`agent.packing`: the update's loss and gradient are those of the plain pass, whether the
+  batch fits its rows (padlock demonstrations, 2 per row) or not (8 per row: too few rows)."""
+  c = small_config("padlock", "demonstration", kind="transformer", epsilon=0.42)
+  task, agent = config_lib.validate(c)
+  params = agent.init(jax.random.PRNGKey(0))
+  traj = train.make_act(task, agent, c)(params, jax.random.PRNGKey(1))
+  (want_loss, parts), want_grad = jax.jit(train.make_value_and_grad(agent, c))(params, traj)
+  assert "packed" not in parts
+  for per_row, fits in ((2, 1.0), (8, 0.0)):
+    c.agent.packing = per_row
+    config_lib.validate(c)
+    (loss, parts), grad = jax.jit(train.make_value_and_grad(agent, c))(params, traj)
+    assert float(parts["packed"]) == fits
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+                 grad, want_grad)
+
+
 def test_training_is_deterministic_given_the_seed(capsys):
   a = train.train_and_evaluate(small_config(updates=50), verbose=False)
   b = train.train_and_evaluate(small_config(updates=50), verbose=False)
@@ -111,6 +145,9 @@ BAD_CONFIGS = [
     (lambda c: setattr(c.optim, "schedule", "linear"), "config.optim.schedule: unknown"),
     (lambda c: setattr(c.optim, "weight_decay", -0.1), "config.optim.weight_decay"),
     (lambda c: setattr(c.agent, "position", "alibi"), "config.agent: unknown 'position'"),
+    (lambda c: setattr(c.loss, "expert_target", "soft"), "config.loss.expert_target: unknown"),
+    (lambda c: setattr(c.agent, "packing", 2), "only the transformer packs"),
+    (lambda c: setattr(c.agent, "packing", 0), "config.agent.packing"),
 ]
 
 

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from causal_meta import rollout
-from causal_meta.agents import tokens
+from causal_meta.agents import packing, tokens
 from causal_meta.agents.recurrent import Recurrent
 from causal_meta.agents.transformer import POSITIONS, Transformer
 from causal_meta.tasks.base import Task
@@ -101,18 +101,26 @@ class Agent:
     return rollout.Policy(initial_carry, lambda carry: carry[1], observe,
                           (lambda carry: carry[2]) if record_states else None)
 
-  def unroll(self, params, traj: rollout.Trajectory,
-             outcome=None) -> tuple[jax.Array, jax.Array]:
+  def unroll(self, params, traj: rollout.Trajectory, outcome=None,
+             packed: packing.Packing | None = None) -> tuple[jax.Array, jax.Array]:
     """Learning face: (action logits [B, T, A], observation logits [B, T, O]).
 
     action_logits[:, t] predicts a_t from (a_{<t}, o_{<t}); observation_logits[:, t] predicts
     o_t from (a_{≤t}, o_{<t}). outcome: None, or int [B] (or []) outcome tokens to start with.
+    packed (transformer): run the episodes' steps that happened (`traj.mask`) end to end in
+    the rows of this `packing.pack_episodes(traj.mask, rows)`, which must fit (`packed.fits`;
+    `train.make_value_and_grad` falls back to the plain pass where it does not). The logits
+    of those steps are the plain pass's; the others are not.
     """
     B, T = traj.actions.shape
     first = None if outcome is None else jnp.broadcast_to(self._first(outcome), (B,))
     inputs = tokens.encode(traj.actions, self._authors(traj.intervened), traj.observations,
                            self.num_actions, first)
-    if self.reuses_acting_states:
+    if packed is not None:
+      if not isinstance(self.module, Transformer):
+        raise ValueError("agent: only the transformer packs episodes (packed=None otherwise)")
+      action_logits, obs_logits = self._packed_pass(params, inputs, traj.mask, packed)
+    elif self.reuses_acting_states:
       states = None
       if traj.acting_states is not None:
         states = _time_major_states(*traj.acting_states)
@@ -125,6 +133,18 @@ class Agent:
     chex.assert_shape(action_logits, (B, T, self.num_actions))
     chex.assert_shape(obs_logits, (B, T, self.num_observations))
     return action_logits, obs_logits
+
+
+  def _packed_pass(self, params, inputs, mask, packed: packing.Packing):
+    """inputs int [B, 2T], mask bool [B, T] -> logits [B, 2T, A], [B, 2T, O], episode b's
+    first 2·Σ mask[b] tokens run in their packed row."""
+    B, L = inputs.shape
+    lengths = packing.token_lengths(mask)
+    ids = jnp.broadcast_to(jnp.arange(1, B + 1)[:, None], (B, L))  # 0 = no episode
+    pos = jnp.broadcast_to(jnp.arange(L), (B, L))
+    rows = [packing.pack(packed, x, lengths) for x in (inputs, pos, ids)]
+    out = jax.vmap(lambda *x: self.module.apply({"params": params}, *x))(*rows)
+    return tuple(packing.unpack(packed, y, L) for y in out)
 
 
 def _time_major_states(first, steps):

@@ -60,11 +60,15 @@ class Block(nn.Module):
   def _mlp(self, x):
     return x + self.fc2(nn.gelu(self.fc1(self.ln2(x))))
 
-  def __call__(self, x):
-    """Full causal pass: x [L, width]."""
+  def __call__(self, x, positions, segments=None):
+    """Full causal pass: x [L, width], positions int [L]. segments: None (one sequence) or
+    int [L], the sequence each token belongs to (packed rows): a token attends only to
+    earlier tokens of its own."""
     L = x.shape[0]
-    q, k, v = self._qkv(x, jnp.arange(L))  # each [L, H, D]
+    q, k, v = self._qkv(x, positions)  # each [L, H, D]
     mask = jnp.arange(L)[None, :] <= jnp.arange(L)[:, None]
+    if segments is not None:
+      mask &= segments[:, None] == segments[None, :]
     k, v = jnp.swapaxes(k, 0, 1), jnp.swapaxes(v, 0, 1)  # [H, L, D], the cache's layout
     return self._mlp(x + self._attend(q, k, v, mask))
 
@@ -147,11 +151,16 @@ class Transformer(nn.Module):
       new_v.append(v)
     return (tuple(new_k), tuple(new_v), pos + tokens.shape[0]), *self._heads(x)
 
-  def __call__(self, tokens):
-    """Teacher-forced causal pass over int32 [L] tokens: ([L, A], [L, O])."""
+  def __call__(self, tokens, positions=None, segments=None):
+    """Teacher-forced causal pass over int32 [L] tokens: ([L, A], [L, O]).
+
+    A packed row (`packing.py`) gives each token its position in its own sequence
+    (positions int [L], default 0…L-1) and the sequence it belongs to (segments int [L])."""
     x = self.embed(tokens)
     if self.position == "learned":
-      x = x + self.pos_embed[:tokens.shape[0]]
+      x = x + (self.pos_embed[:x.shape[0]] if positions is None else self.pos_embed[positions])
+    if positions is None:
+      positions = jnp.arange(x.shape[0])
     for block in self.blocks:
-      x = block(x)
+      x = block(x, positions, segments)
     return self._heads(x)
