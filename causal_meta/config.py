@@ -44,6 +44,7 @@ def default() -> ml_collections.ConfigDict:
       # Transformer: the learning pass packs the batch's episodes end to end, this many per
       # row on average (rows = batch_size / packing; agents/packing.py). The same numbers, at
       # a fraction of the cost when episodes end early (padlock); 1 = one episode per row.
+      # One device only. Recurrent agents ignore it (their pass is cheap already).
       packing=1))
   c.teaching = "counterfactual"   # counterfactual | demonstration | mixed
   c.mixed_prob = 0.5               # mixed: per-step probability that the expert acts
@@ -113,9 +114,6 @@ def make_agent(config, task) -> agents.Agent:
     _positive_int(config, "scan_unroll")
   if "packing" in a:
     _positive_int(config, "agent.packing")
-    if a.packing > 1 and a.kind != "transformer":
-      raise ValueError(f"config.agent.packing: only the transformer packs episodes, got "
-                       f"packing={a.packing} with kind={a.kind!r}")
   try:
     # Naive conditioning reads every action as the expert's (see agents.Agent).
     return agents.make(a.kind, task, hidden=a.hidden, width=a.width, num_layers=a.num_layers,
@@ -198,7 +196,7 @@ def validate(config, num_devices: int | None = None) -> tuple[tasks.Task, agents
     num_devices = jax.device_count()
   for path in ("batch_size", "eval_episodes"):
     parallel.check_divisible(path, config[path], num_devices)
-  if config.agent.get("packing", 1) > 1 and num_devices > 1:
+  if config.agent.get("packing", 1) > 1 and agent.packs_episodes and num_devices > 1:
     raise ValueError(f"config.agent.packing: packing episodes across {num_devices} devices is "
                      f"not supported; use packing=1")
   return task, agent

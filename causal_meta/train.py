@@ -128,14 +128,15 @@ def make_loss(agent: Agent, config):
 def make_value_and_grad(agent: Agent, config):
   """(params, Trajectory) -> ((loss, parts), gradient) of `make_loss`.
 
-  With `config.agent.packing` > 1 the episodes are packed into batch_size / packing rows
-  when they fit (parts["packed"] = 1), else run one per row (0): the same numbers either way.
+  With `config.agent.packing` > 1 (transformer) the episodes are packed into
+  batch_size / packing rows when they fit (parts["packed"] = 1), else run one per row (0):
+  the same numbers either way.
   The choice is a `lax.cond` around the whole gradient, so only one pass runs (under
   autodiff a cond inside the loss cost both).
   """
   grad_fn = jax.value_and_grad(make_loss(agent, config), has_aux=True)
   per_row = config.agent.get("packing", 1)
-  if per_row == 1:
+  if per_row == 1 or not agent.packs_episodes:
     return grad_fn
   rows = -(-config.batch_size // per_row)
 

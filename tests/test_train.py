@@ -103,7 +103,8 @@ def test_the_expert_policy_as_target_teaches_the_same_oracles():
 
 def test_packing_falls_back_and_changes_no_number():
   """`agent.packing`: the update's loss and gradient are those of the plain pass, whether the
-  batch fits its rows (padlock demonstrations, 2 per row) or not (8 per row: too few rows)."""
+  batch fits its rows (padlock demonstrations, 2 per row) or not (8 per row: too few rows).
+  Recurrent agents ignore it."""
   c = small_config("padlock", "demonstration", kind="transformer", epsilon=0.42)
   task, agent = config_lib.validate(c)
   params = agent.init(jax.random.PRNGKey(0))
@@ -118,6 +119,12 @@ def test_packing_falls_back_and_changes_no_number():
     np.testing.assert_allclose(loss, want_loss, rtol=1e-5)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                  grad, want_grad)
+  # Recurrent agents ignore it, like the transformer's other fields.
+  c.agent.kind = "lstm"
+  _, lstm = config_lib.validate(c)
+  (_, parts), _ = jax.jit(train.make_value_and_grad(lstm, c))(lstm.init(jax.random.PRNGKey(0)),
+                                                              traj)
+  assert "packed" not in parts
 
 
 def test_training_is_deterministic_given_the_seed(capsys):
@@ -146,7 +153,6 @@ BAD_CONFIGS = [
     (lambda c: setattr(c.optim, "weight_decay", -0.1), "config.optim.weight_decay"),
     (lambda c: setattr(c.agent, "position", "alibi"), "config.agent: unknown 'position'"),
     (lambda c: setattr(c.loss, "expert_target", "soft"), "config.loss.expert_target: unknown"),
-    (lambda c: setattr(c.agent, "packing", 2), "only the transformer packs"),
     (lambda c: setattr(c.agent, "packing", 0), "config.agent.packing"),
 ]
 

@@ -65,6 +65,11 @@ class Agent:
     return self.module.apply({"params": params}, carry, tokens, method="step", **kwargs)
 
   @property
+  def packs_episodes(self) -> bool:
+    """Whether `unroll` can pack episodes end to end (`packed`): the transformer."""
+    return isinstance(self.module, Transformer)
+
+  @property
   def reuses_acting_states(self) -> bool:
     """Whether learning can take the states acting computed (the fused LSTM pass)."""
     return getattr(self.module, "batched_pass", False)
@@ -117,7 +122,7 @@ class Agent:
     inputs = tokens.encode(traj.actions, self._authors(traj.intervened), traj.observations,
                            self.num_actions, first)
     if packed is not None:
-      if not isinstance(self.module, Transformer):
+      if not self.packs_episodes:
         raise ValueError("agent: only the transformer packs episodes (packed=None otherwise)")
       action_logits, obs_logits = self._packed_pass(params, inputs, traj.mask, packed)
     elif self.reuses_acting_states:
@@ -133,7 +138,6 @@ class Agent:
     chex.assert_shape(action_logits, (B, T, self.num_actions))
     chex.assert_shape(obs_logits, (B, T, self.num_observations))
     return action_logits, obs_logits
-
 
   def _packed_pass(self, params, inputs, mask, packed: packing.Packing):
     """inputs int [B, 2T], mask bool [B, T] -> logits [B, 2T, A], [B, 2T, O], episode b's

@@ -72,8 +72,7 @@ def first_fit_decreasing(lengths: jax.Array, num_rows: int, row_len: int) -> Pac
 def pack(packing: Packing, x: jax.Array, lengths: jax.Array) -> jax.Array:
   """Lays episode b's first lengths[b] entries of x [B, L, ...] into row packing.row[b] from
   column packing.offset[b]: -> [R, L, ...], zeros where no episode is."""
-  B, L = x.shape[:2]
-  R = packing.num_rows
+  L, R = x.shape[1], packing.num_rows
   cols = packing.offset[:, None] + jnp.arange(L)
   rows = jnp.where(jnp.arange(L) < lengths[:, None], packing.row[:, None], R)
   out = jnp.zeros((R,) + x.shape[1:], x.dtype)
