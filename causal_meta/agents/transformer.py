@@ -60,12 +60,12 @@ class Block(nn.Module):
   def _mlp(self, x):
     return x + self.fc2(nn.gelu(self.fc1(self.ln2(x))))
 
-  def __call__(self, x, positions, segments=None):
-    """Full causal pass: x [L, width], positions int [L]. segments: None (one sequence) or
-    int [L], the sequence each token belongs to (packed rows): a token attends only to
-    earlier tokens of its own."""
+  def __call__(self, x, positions=None, segments=None):
+    """Full causal pass: x [L, width]. positions: int [L] (default 0…L-1). segments: None
+    (one sequence) or int [L], the sequence each token belongs to (packed rows): a token
+    attends only to earlier tokens of its own."""
     L = x.shape[0]
-    q, k, v = self._qkv(x, positions)  # each [L, H, D]
+    q, k, v = self._qkv(x, jnp.arange(L) if positions is None else positions)  # [L, H, D] each
     mask = jnp.arange(L)[None, :] <= jnp.arange(L)[:, None]
     if segments is not None:
       mask &= segments[:, None] == segments[None, :]
@@ -159,8 +159,6 @@ class Transformer(nn.Module):
     x = self.embed(tokens)
     if self.position == "learned":
       x = x + (self.pos_embed[:x.shape[0]] if positions is None else self.pos_embed[positions])
-    if positions is None:
-      positions = jnp.arange(x.shape[0])
     for block in self.blocks:
       x = block(x, positions, segments)
     return self._heads(x)
