@@ -42,10 +42,11 @@ def default() -> ml_collections.ConfigDict:
       # CPU recording the states costs the rollout what the learning pass saves (BENCHMARKS.md).
       reuse_acting_states=False,
       # Transformer: the learning pass packs the batch's episodes end to end, this many per
-      # row on average (rows = batch_size / packing; agents/packing.py). The same numbers, at
-      # a fraction of the cost when episodes end early (padlock); 1 = one episode per row.
+      # row on average (rows = ceil(batch_size / packing); agents/packing.py). The same
+      # numbers, at a fraction of the cost when episodes end early (padlock); 1 = one episode
+      # per row; a fraction such as 1.4 suits episodes that fill most of a row.
       # One device only. Recurrent agents ignore it (their pass is cheap already).
-      packing=1))
+      packing=1.0))
   c.teaching = "counterfactual"   # counterfactual | demonstration | mixed
   c.mixed_prob = 0.5               # mixed: per-step probability that the expert acts
   c.loss = ml_collections.ConfigDict(dict(
@@ -113,7 +114,7 @@ def make_agent(config, task) -> agents.Agent:
   if "scan_unroll" in config:
     _positive_int(config, "scan_unroll")
   if "packing" in a:
-    _positive_int(config, "agent.packing")
+    _number(config, "agent.packing", 1)
   try:
     # Naive conditioning reads every action as the expert's (see agents.Agent).
     return agents.make(a.kind, task, hidden=a.hidden, width=a.width, num_layers=a.num_layers,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import signal
 import sys
@@ -129,7 +130,7 @@ def make_value_and_grad(agent: Agent, config):
   """(params, Trajectory) -> ((loss, parts), gradient) of `make_loss`.
 
   With `config.agent.packing` > 1 (transformer) the episodes are packed into
-  batch_size / packing rows when they fit (parts["packed"] = 1), else run one per row (0):
+  ceil(batch_size / packing) rows when they fit (parts["packed"] = 1), else run one per row (0):
   the same numbers either way.
   The choice is a `lax.cond` around the whole gradient, so only one pass runs (under
   autodiff a cond inside the loss cost both).
@@ -138,7 +139,7 @@ def make_value_and_grad(agent: Agent, config):
   per_row = config.agent.get("packing", 1)
   if per_row == 1 or not agent.packs_episodes:
     return grad_fn
-  rows = -(-config.batch_size // per_row)
+  rows = math.ceil(config.batch_size / per_row)
 
   def value_and_grad(params, traj):
     packed = packing.pack_episodes(traj.mask, rows)

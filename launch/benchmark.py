@@ -32,8 +32,8 @@ flags.DEFINE_bool("fused_lstm", True, "LSTM: the batched learning pass with a ha
                   "backward (--nofused_lstm: autodiff of the reference cell).")
 flags.DEFINE_bool("reuse_acting_states", False, "Fused LSTM: learn from the states the "
                   "rollout computed instead of running the recurrence again.")
-flags.DEFINE_integer("packing", 1, "Transformer: episodes per row of the learning pass "
-                     "(config.agent.packing; 1 = unpacked).")
+flags.DEFINE_float("packing", 1.0, "Transformer: episodes per row of the learning pass "
+                   "(config.agent.packing; 1 = unpacked, fractions allowed).")
 flags.DEFINE_integer("scan_unroll", 1, "Time steps per compiled-loop iteration.")
 flags.DEFINE_string("teaching", "counterfactual", "counterfactual | demonstration | mixed.")
 flags.DEFINE_list("batch_sizes", ["256", "1024"], "Episodes per update.")

@@ -103,7 +103,8 @@ def test_the_expert_policy_as_target_teaches_the_same_oracles():
 
 def test_packing_falls_back_and_changes_no_number():
   """`agent.packing`: the update's loss and gradient are those of the plain pass, whether the
-  batch fits its rows (padlock demonstrations, 2 per row) or not (8 per row: too few rows).
+  batch fits its rows (padlock demonstrations, 1.5 or 2 per row) or not (8 per row: too few
+  rows).
   Recurrent agents ignore it."""
   c = small_config("padlock", "demonstration", kind="transformer", epsilon=0.42)
   task, agent = config_lib.validate(c)
@@ -111,7 +112,7 @@ def test_packing_falls_back_and_changes_no_number():
   traj = train.make_act(task, agent, c)(params, jax.random.PRNGKey(1))
   (want_loss, parts), want_grad = jax.jit(train.make_value_and_grad(agent, c))(params, traj)
   assert "packed" not in parts
-  for per_row, fits in ((2, 1.0), (8, 0.0)):
+  for per_row, fits in ((1.5, 1.0), (2, 1.0), (8, 0.0)):
     c.agent.packing = per_row
     config_lib.validate(c)
     (loss, parts), grad = jax.jit(train.make_value_and_grad(agent, c))(params, traj)
@@ -153,7 +154,7 @@ BAD_CONFIGS = [
     (lambda c: setattr(c.optim, "weight_decay", -0.1), "config.optim.weight_decay"),
     (lambda c: setattr(c.agent, "position", "alibi"), "config.agent: unknown 'position'"),
     (lambda c: setattr(c.loss, "expert_target", "soft"), "config.loss.expert_target: unknown"),
-    (lambda c: setattr(c.agent, "packing", 0), "config.agent.packing"),
+    (lambda c: setattr(c.agent, "packing", 0.5), "config.agent.packing"),
 ]
 
 
