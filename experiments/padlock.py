@@ -10,7 +10,7 @@ oracle on their own rollouts, whose long unopened histories the expert's data ha
   cpu: batch 512 over 24,000 updates, LSTM hidden 128, transformer 8 layers of width 32
        with its episodes packed two to a row (`agent.packing` changes the cost, not the
        loss; a counterfactual agent's longer episodes pack at 1.4). On one CPU core: about
-       50 minutes per LSTM run, 85 per demonstration transformer, 3 hours per
+       50 minutes per LSTM run, 85 per demonstration transformer, 2 h 40 min per
        counterfactual transformer (`--config.agent.packing=1.4`);
   gpu: batch 4,096, the default agents (hidden 64; 2 layers of width 64), the README's H100
        padlock table.
