@@ -33,12 +33,13 @@ HEADER = ("| device | agent | B | T | compile s | updates/s | env-steps/s | roll
           "| peak mem MiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
-def matmul_flops(fn, *args) -> float:
+def matmul_flops(fn, *args, branch=max) -> float:
   """FLOPs of the matrix products `fn(*args)` performs: 2·(output size)·(contracted size) per
-  `dot_general`, multiplied by enclosing `scan` lengths; `cond` counts its costliest branch,
-  a `while` body once (its trip count is unknown). Elementwise work is not counted: this is
-  the work a matrix unit can do, the numerator of a utilisation figure."""
-  return _jaxpr_flops(jax.make_jaxpr(fn)(*args).jaxpr)
+  `dot_general`, multiplied by enclosing `scan` lengths; a `cond` counts the `branch` (max:
+  its costliest, min: its cheapest) of its branches' counts, a `while` body once (its trip
+  count is unknown). Elementwise work is not counted: this is the work a matrix unit can do,
+  the numerator of a utilisation figure."""
+  return _jaxpr_flops(jax.make_jaxpr(fn)(*args).jaxpr, branch)
 
 
 def _sub_jaxprs(value):
@@ -51,7 +52,7 @@ def _sub_jaxprs(value):
   return []
 
 
-def _jaxpr_flops(jaxpr) -> float:
+def _jaxpr_flops(jaxpr, branch=max) -> float:
   total = 0.0
   for eqn in jaxpr.eqns:
     name = eqn.primitive.name
@@ -61,11 +62,11 @@ def _jaxpr_flops(jaxpr) -> float:
       contracted = math.prod(lhs_shape[d] for d in lhs_contract)
       total += 2.0 * math.prod(eqn.outvars[0].aval.shape) * contracted
       continue
-    subs = [_jaxpr_flops(j) for v in eqn.params.values() for j in _sub_jaxprs(v)]
+    subs = [_jaxpr_flops(j, branch) for v in eqn.params.values() for j in _sub_jaxprs(v)]
     if not subs:
       continue
     if name == "cond":
-      total += max(subs)
+      total += branch(subs)
     elif name == "scan":
       total += eqn.params["length"] * sum(subs)
     else:
@@ -153,15 +154,23 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None) -> dict:
   t0 = time.perf_counter()
   compiled = chunk.lower(state).compile()
   compile_seconds = time.perf_counter() - t0
-  flops = matmul_flops(lambda s: update(s)[1], state) * config.updates_per_call
+  flops = matmul_flops(lambda s: update(s)[1], state)
 
-  holder = [state]
+  holder = [state, None]  # the state, the last chunk's metrics
 
   def run_chunk():
-    holder[0], metrics = compiled(holder[0])
-    return metrics
+    holder[0], holder[1] = compiled(holder[0])
+    return holder[1]
   run_chunk()  # warm-up
   seconds = _median_seconds(run_chunk, repeats)
+  packed = None
+  if "packed" in holder[1]:
+    # The update's only `cond` picks the packed learning pass (the cheaper branch) where the
+    # episodes fit its rows: weight the two by how often the last timed chunk took it.
+    packed = float(np.mean(holder[1]["packed"]))
+    flops = packed * matmul_flops(lambda s: update(s)[1], state, branch=min) + \
+        (1 - packed) * flops
+  flops *= config.updates_per_call
 
   # The two halves alone: the rollout, and the learning pass (gradient) on a fixed batch.
   act = jax.jit(train.make_act(task, agent, config))
@@ -194,9 +203,10 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None) -> dict:
       rollout_env_steps_per_second=B * T / roll_seconds,
       ms_per_update=1e3 * seconds / K, rollout_ms=1e3 * roll_seconds,
       learning_ms=1e3 * learn_seconds, scan_unroll=config.scan_unroll,
-      remat=config.agent.remat, fused_lstm=config.agent.fused_lstm,
+      remat=config.agent.remat, attention_chunk=config.agent.get("attention_chunk", 0),
+      fused_lstm=config.agent.fused_lstm,
       reuse_acting_states=config.agent.reuse_acting_states,
-      packing=config.agent.get("packing", 1), top_ops=ops,
+      packing=config.agent.get("packing", 1), packed_fraction=packed, top_ops=ops,
       gflop_per_update=flops / K / 1e9 if flops else None,
       achieved_tflops=achieved / 1e12 if achieved else None,
       fraction_of_fp32_peak=achieved / peak if (achieved and peak) else None,

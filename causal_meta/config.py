@@ -32,8 +32,11 @@ def default() -> ml_collections.ConfigDict:
       # Transformer positions: learned | rope | none (agents/transformer.py).
       position="learned",
       # Transformer: recompute attention in the backward pass instead of keeping its [L, L]
-      # scores (memory for long horizons; see BENCHMARKS.md).
+      # scores (for memory at long horizons `attention_chunk` is what works; BENCHMARKS.md).
       remat=False,
+      # Transformer: > 0 attends this many queries at a time in the learning pass, keeping one
+      # chunk's scores in memory instead of [L, L] per layer (the same logits; BENCHMARKS.md).
+      attention_chunk=0,
       # LSTM: learn through the batched pass with a hand-written backward (agents/recurrent.py);
       # False: autodiff of the per-episode reference cell (the same gradient, slower).
       fused_lstm=True,
@@ -115,6 +118,10 @@ def make_agent(config, task) -> agents.Agent:
     _positive_int(config, "scan_unroll")
   if "packing" in a:
     _number(config, "agent.packing", 1)
+  chunk = a.get("attention_chunk", 0)
+  if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0:
+    raise ValueError(f"config.agent.attention_chunk must be a non-negative integer (0: off), "
+                     f"got {chunk!r}")
   try:
     # Naive conditioning reads every action as the expert's (see agents.Agent).
     return agents.make(a.kind, task, hidden=a.hidden, width=a.width, num_layers=a.num_layers,
@@ -122,6 +129,7 @@ def make_agent(config, task) -> agents.Agent:
                        remat=a.get("remat", False), unroll=config.get("scan_unroll", 1),
                        fused_lstm=a.get("fused_lstm", True),
                        position=a.get("position", "learned"),
+                       attention_chunk=a.get("attention_chunk", 0),
                        author_tokens=config.teaching != "demonstration")
   except ValueError as e:
     raise ValueError(f"config.agent: {e}") from None

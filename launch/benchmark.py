@@ -28,6 +28,8 @@ flags.DEFINE_integer("width", 64, "Transformer width.")
 flags.DEFINE_integer("num_layers", 2, "Transformer layers.")
 flags.DEFINE_integer("num_heads", 4, "Transformer heads.")
 flags.DEFINE_bool("remat", False, "Transformer: recompute attention in the backward pass.")
+flags.DEFINE_integer("attention_chunk", 0, "Transformer: the learning pass attends this many "
+                     "queries at a time (0: all at once).")
 flags.DEFINE_bool("fused_lstm", True, "LSTM: the batched learning pass with a hand-written "
                   "backward (--nofused_lstm: autodiff of the reference cell).")
 flags.DEFINE_bool("reuse_acting_states", False, "Fused LSTM: learn from the states the "
@@ -69,7 +71,7 @@ def main(argv):
   base.task.name = FLAGS.task
   base.agent.update(kind=FLAGS.agent, hidden=FLAGS.hidden, width=FLAGS.width,
                     num_layers=FLAGS.num_layers, num_heads=FLAGS.num_heads, remat=FLAGS.remat,
-                    fused_lstm=FLAGS.fused_lstm,
+                    attention_chunk=FLAGS.attention_chunk, fused_lstm=FLAGS.fused_lstm,
                     reuse_acting_states=FLAGS.reuse_acting_states, packing=FLAGS.packing)
   base.scan_unroll = FLAGS.scan_unroll
   base.teaching = FLAGS.teaching
@@ -104,14 +106,22 @@ def main(argv):
         config, FLAGS.target_kl, FLAGS.eval_every, FLAGS.max_updates)
   print(header)
   for config in settings:
-    row = measure(config)
+    try:
+      row = measure(config)
+    except Exception as e:  # one setting out of device memory must not cost the others
+      if "RESOURCE_EXHAUSTED" not in str(e):
+        raise
+      B, T = config.batch_size, config.task[config.task.name].horizon
+      row = dict(batch_size=B, horizon=T, error="out of device memory")
+      print(f"| B={B}, T={T}: out of device memory |", flush=True)
+    else:
+      print(fmt(row), flush=True)
+      if row.get("top_ops"):
+        print(benchmark.format_top_ops(row["top_ops"]), flush=True)
     rows.append(row)
-    print(fmt(row), flush=True)
-    if row.get("top_ops"):
-      print(benchmark.format_top_ops(row["top_ops"]), flush=True)
-  if FLAGS.json:
-    with open(FLAGS.json, "w") as f:
-      json.dump(rows, f, indent=1)
+    if FLAGS.json:  # after every row: a run cut short by its time limit keeps what it measured
+      with open(FLAGS.json, "w") as f:
+        json.dump(rows, f, indent=1)
 
 
 if __name__ == "__main__":

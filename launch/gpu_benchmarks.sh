@@ -29,7 +29,7 @@ part_throughput() {
     --json="$out/transformer.json"
 }
 
-part_variants() {  # what was tried (BENCHMARKS.md): loop unrolling, remat, act-and-learn
+part_variants() {  # what was tried (BENCHMARKS.md): unrolling, remat, act-and-learn, chunks
   b 120 --agent=lstm --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
     --json="$out/lstm_unroll4.json"
   b 120 --agent=lstm --reuse_acting_states --batch_sizes=4096,65536 --horizons=20 \
@@ -38,6 +38,8 @@ part_variants() {  # what was tried (BENCHMARKS.md): loop unrolling, remat, act-
     --json="$out/transformer_unroll4.json"
   b 200 --agent=transformer --remat --batch_sizes=256,4096 --horizons=20,200 \
     --json="$out/transformer_remat.json"
+  b 200 --agent=transformer --attention_chunk=50 --batch_sizes=256,4096 --horizons=200 \
+    --json="$out/transformer_chunk50.json"
 }
 
 part_padlock() {  # the README's padlock table (the config's gpu size: batch 4,096)

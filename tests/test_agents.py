@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from causal_meta import agents, losses, rollout, tasks
+from causal_meta import agents, benchmark, losses, rollout, tasks
 from causal_meta.agents import packing, recurrent, tokens, transformer
 
 TASKS = {
@@ -107,10 +107,53 @@ def test_token_encoding():
     (dict(kind="lstm", hidden=0), "'hidden' must be a positive integer"),
     (dict(kind="transformer", width=10, num_heads=4), "divisible"),
     (dict(kind="transformer", position="alibi"), "unknown 'position' 'alibi'"),
+    (dict(kind="transformer", attention_chunk=2.5), "'attention_chunk' must be a non-negative"),
 ])
 def test_bad_agent_config(kwargs, match):
   with pytest.raises(ValueError, match=match):
     agents.make(task=tasks.make("bandit"), **kwargs)
+
+
+@pytest.mark.parametrize("position,remat", [("learned", False), ("rope", True)])
+def test_chunked_attention_changes_no_number(position, remat):
+  """`attention_chunk` attends a few queries at a time, each query reading keys only up to
+  its chunk's end: the logits, loss and gradient are the plain pass's, whether or not the
+  chunk divides the sequence (2T = 12 tokens here), down to one query per chunk."""
+  task = tasks.make("bandit", horizon=6)
+  plain = agents.make("transformer", task, position=position, **SIZES)
+  params = plain.init(jax.random.PRNGKey(0))
+  traj = rollout.braid(task, plain.policy(params), jax.random.PRNGKey(1), 8)
+
+  def loss_and_grad(agent):
+    def loss(p):
+      a, o = agent.unroll(p, traj)
+      return losses.teaching_loss(a, o, traj, factual_weight=0.5)[0], (a, o)
+    return jax.jit(jax.value_and_grad(loss, has_aux=True))(params)
+
+  (want_loss, want_logits), want_grad = loss_and_grad(plain)
+  for chunk in (1, 5, 12):
+    agent = agents.make("transformer", task, position=position, remat=remat,
+                        attention_chunk=chunk, **SIZES)
+    (got_loss, got_logits), got_grad = loss_and_grad(agent)
+    for got, want in zip(got_logits, want_logits):
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_loss, want_loss, rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+                 got_grad, want_grad)
+
+
+def test_chunked_attention_skips_the_masked_keys():
+  """Chunk c's queries multiply only the keys up to its end: the attention products of one
+  causal pass over L = 12 tokens in chunks of 4 count Σ_c 4·(4c) = 96 query-key pairs of
+  L² = 144, and queries · keys and scores · values each cost 2·H·D = 2·width FLOPs a pair."""
+  width, heads, L = 16, 2, 12
+  q = jnp.ones((L, heads, width // heads))
+  kv = jnp.ones((heads, L, width // heads))
+  mask = jnp.tril(jnp.ones((L, L), bool))
+  count = lambda f: benchmark.matmul_flops(f, q, kv, kv, mask)
+  assert count(transformer.attention) == 2 * 2 * width * L * L
+  chunked = lambda *a: transformer.chunked_causal_attention(*a, chunk=4)
+  assert count(chunked) == 2 * 2 * width * (4 * 4 + 4 * 8 + 4 * 12)
 
 
 def test_remat_and_unroll_change_no_number():
@@ -215,15 +258,19 @@ def test_first_fit_decreasing_places_every_episode_without_overlap():
   assert not bool(packing.first_fit_decreasing(lengths, too_few, row_len).fits)
 
 
-@pytest.mark.parametrize("position", ["learned", "rope"])
-def test_packed_pass_equals_the_plain_one(position):
+@pytest.mark.parametrize("position,attention_chunk", [("learned", 0), ("rope", 0),
+                                                      ("learned", 5)])
+def test_packed_pass_equals_the_plain_one(position, attention_chunk):
   """Episodes packed end to end (padlock: they end early) get the plain pass's logits on
   every step that happened, and its loss and gradient. Also with outcome tokens first
-  (goal-conditioned models)."""
+  (goal-conditioned models), and with the packed pass attending in chunks of queries."""
   task = tasks.make("padlock", num_switches=4, num_secret=2, epsilon=0.3)
   agent = agents.make("transformer", task, position=position, num_outcomes=tokens.NUM_OUTCOMES,
                       **SIZES)
   params = agent.init(jax.random.PRNGKey(0))
+  packed_agent = agents.make("transformer", task, position=position,
+                             num_outcomes=tokens.NUM_OUTCOMES, attention_chunk=attention_chunk,
+                             **SIZES)
   traj = rollout.braid(task, rollout.uniform_policy(task), jax.random.PRNGKey(1), 32, 1.0)
   outcome = jnp.arange(32) % 2
   mask = np.asarray(traj.mask)
@@ -234,7 +281,7 @@ def test_packed_pass_equals_the_plain_one(position):
   @jax.jit
   def loss_and_grad(p, packed):
     def loss(p):
-      a, o = agent.unroll(p, traj, outcome, packed=packed)
+      a, o = (agent if packed is None else packed_agent).unroll(p, traj, outcome, packed=packed)
       return losses.teaching_loss(a, o, traj, factual_weight=0.5)[0], (a, o)
     return jax.value_and_grad(loss, has_aux=True)(p)
 

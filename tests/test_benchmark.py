@@ -1,9 +1,15 @@
 """The benchmark harness runs and reports; the update compiles once (no silent recompiles).
 Speed itself is never asserted here (see BENCHMARKS.md)."""
 
+import json
+import os
+import subprocess
+import sys
+
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from causal_meta import benchmark
 from causal_meta import config as config_lib
@@ -38,11 +44,69 @@ def test_benchmark_row(tmp_path):
   assert row["compile_seconds"] > 0
   assert row["gflop_per_update"] is None or row["gflop_per_update"] > 0
   assert benchmark.format_row(row).startswith("| ")
+  assert row["packed_fraction"] is None
+
+
+def test_benchmark_counts_the_packed_pass_it_ran():
+  """With packing, the update's one `cond` chooses between the packed learning pass and the
+  plain one: the FLOP count lies between the two and says how often the packed one ran."""
+  base = config_lib.default()
+  base.task.name = "padlock"
+  base.task.padlock.update(num_switches=4, num_secret=2, epsilon=0.3)
+  base.agent.update(kind="transformer", width=16, num_layers=1, num_heads=2, packing=2)
+  base.teaching, base.updates_per_call = "demonstration", 2
+  config = benchmark.setting(base, 16, 4)
+  row = benchmark.measure(config, repeats=1)
+  task, agent = config_lib.validate(config)
+  state = train.init_state(agent, train.make_optimizer(config), 0)
+  update = train.make_update(task, agent, train.make_optimizer(config), config)
+  gflop = [benchmark.matmul_flops(lambda s: update(s)[1], state, branch=b) / 1e9
+           for b in (min, max)]
+  assert gflop[0] < gflop[1]  # packing halves the learning pass's rows
+  assert 0 <= row["packed_fraction"] <= 1
+  assert gflop[0] <= row["gflop_per_update"] <= gflop[1]
+  want = row["packed_fraction"] * gflop[0] + (1 - row["packed_fraction"]) * gflop[1]
+  np.testing.assert_allclose(row["gflop_per_update"], want, rtol=1e-6)
+
+
+# `python -m launch.benchmark` with the first setting running out of device memory (faked:
+# no CPU runs out at a test's size); the real harness measures the second.
+OUT_OF_MEMORY_AT_B8 = """
+import sys
+from absl import app
+from causal_meta import benchmark
+from launch import benchmark as launcher
+measure = benchmark.measure
+def fake(config, *args):
+  if config.batch_size == 8:
+    raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 9 GiB.")
+  return measure(config, *args)
+benchmark.measure = fake
+sys.argv[0] = "launch.benchmark"
+app.run(launcher.main)
+"""
+
+
+def test_benchmark_goes_on_past_a_setting_out_of_memory(tmp_path):
+  """A setting that runs out of device memory is reported as such, the next one is measured,
+  and the JSON holds both rows."""
+  out = tmp_path / "rows.json"
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run(
+      [sys.executable, "-c", OUT_OF_MEMORY_AT_B8, "--batch_sizes=8,4", "--horizons=3",
+       "--hidden=8", "--updates_per_call=2", "--repeats=1", f"--json={out}"],
+      cwd=root, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "B=8, T=3: out of device memory" in proc.stdout
+  rows = json.loads(out.read_text())
+  assert rows[0] == dict(batch_size=8, horizon=3, error="out of device memory")
+  assert rows[1]["batch_size"] == 4 and rows[1]["env_steps_per_second"] > 0
 
 
 def test_matmul_flops_multiplies_scan_trip_counts():
   """Brute force: a [4, 8] x [8, 8] product is 2·4·8·8 FLOPs; a scan of 7 runs it 7 times, a
-  scan of 3 around that 21 times; a cond counts its costlier branch; jit is looked through."""
+  scan of 3 around that 21 times; a cond counts its costlier branch (or, asked, its cheaper
+  one); jit is looked through."""
   one = 2 * 4 * 8 * 8
 
   def inner(x, w):
@@ -58,6 +122,7 @@ def test_matmul_flops_multiplies_scan_trip_counts():
   assert benchmark.matmul_flops(inner, x, w) == 7 * one
   assert benchmark.matmul_flops(outer, x, w) == 21 * one
   assert benchmark.matmul_flops(branchy, x, w) == 2 * one
+  assert benchmark.matmul_flops(branchy, x, w, branch=min) == one
   # Reverse mode: each forward product becomes two (one per operand) in the backward scan.
   assert benchmark.matmul_flops(jax.grad(lambda x, w: inner(x, w).sum(), (0, 1)), x, w) \
       == 3 * 7 * one

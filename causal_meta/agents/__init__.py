@@ -166,13 +166,14 @@ def _time_major_states(first, steps):
 def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: int = 2,
          num_heads: int = 4, mlp_ratio: int = 4, author_tokens: bool = True,
          num_outcomes: int = 0, remat: bool = False, unroll: int = 1,
-         fused_lstm: bool = True, position: str = "learned") -> Agent:
+         fused_lstm: bool = True, position: str = "learned", attention_chunk: int = 0) -> Agent:
   """Builds an agent of `kind` ('lstm', 'gru' or 'transformer') for `task`'s alphabets.
 
   Recurrent agents use `hidden` (and `unroll`: steps per iteration of the learning scan;
   `fused_lstm`: the LSTM learns through the batched pass with a hand-written backward); the
   transformer uses `width`, `num_layers`, `num_heads`, `mlp_ratio`, `position` (learned,
-  rope or none; see `Transformer`) and `remat` (recompute attention in the backward pass).
+  rope or none; see `Transformer`), `remat` (recompute attention in the backward pass) and
+  `attention_chunk` (0, or the learning pass attends this many queries at a time).
   `author_tokens`, `num_outcomes`: see `Agent`.
   """
   if num_outcomes not in (0, tokens.NUM_OUTCOMES):
@@ -191,6 +192,10 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
     if position not in POSITIONS:
       raise ValueError(f"agent: unknown 'position' {position!r}; allowed: "
                        f"{', '.join(POSITIONS)}")
+    if isinstance(attention_chunk, bool) or not isinstance(attention_chunk, int) or \
+        attention_chunk < 0:
+      raise ValueError(f"agent: 'attention_chunk' must be a non-negative integer, got "
+                       f"{attention_chunk!r}")
     if width % num_heads:
       raise ValueError(f"agent: 'width' ({width}) must be divisible by 'num_heads' "
                        f"({num_heads})")
@@ -198,7 +203,7 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
     module = Transformer(vocab, task.num_actions, task.num_observations,
                          max_len=2 * task.horizon + 1, width=width, num_layers=num_layers,
                          num_heads=num_heads, mlp_ratio=mlp_ratio, remat=remat,
-                         position=position)
+                         position=position, attention_chunk=attention_chunk)
   else:
     raise ValueError(f"unknown agent kind {kind!r}; allowed: {', '.join(KINDS)}")
   return Agent(module, task.num_actions, task.num_observations, task.horizon,

@@ -28,12 +28,35 @@ def rope(x: jax.Array, positions: jax.Array) -> jax.Array:
   return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin, x[..., 2 * half:]], -1)
 
 
+def attention(q: jax.Array, keys: jax.Array, values: jax.Array, mask: jax.Array) -> jax.Array:
+  """Softmax attention: q [..., H, D], keys/values [H, S, D], mask bool [..., S] -> [..., H, D]."""
+  scores = jnp.einsum("...hd,hsd->...hs", q, keys) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
+  scores = jnp.where(mask[..., None, :], scores, _MASKED)
+  return jnp.einsum("...hs,hsd->...hd", jax.nn.softmax(scores, -1), values)
+
+
+def chunked_causal_attention(q, keys, values, mask, chunk: int) -> jax.Array:
+  """`attention` over a causal mask, `chunk` queries at a time: q [L, H, D], keys/values
+  [H, L, D], mask bool [L, L] (no key after its query) -> [L, H, D].
+
+  Queries s…e-1 read only keys 0…e-1: the rest are masked anyway, so the product skips the
+  upper triangle (about half the attention FLOPs at long L). Each chunk is a `jax.checkpoint`:
+  the backward pass recomputes its scores, so memory holds one chunk's [H, chunk, ≤L] scores
+  at a time instead of every layer's [H, L, L] (memory-efficient attention, Rabe & Staats,
+  2021)."""
+  L = q.shape[0]
+  step = jax.checkpoint(attention)
+  return jnp.concatenate([step(q[s:s + chunk], keys[:, :s + chunk], values[:, :s + chunk],
+                               mask[s:s + chunk, :s + chunk]) for s in range(0, L, chunk)])
+
+
 class Block(nn.Module):
   """Pre-LayerNorm block: x + attn(LN(x)), then x + MLP(LN(x))."""
   width: int
   num_heads: int
   mlp_ratio: int = 4
   rotary: bool = False  # rotate queries and keys by their positions (`rope`)
+  attention_chunk: int = 0  # > 0: the full pass attends this many queries at a time
 
   def setup(self):
     head = self.width // self.num_heads
@@ -45,10 +68,7 @@ class Block(nn.Module):
 
   def _attend(self, q, keys, values, mask):
     """q [..., H, D], keys/values [H, S, D], mask [..., S] -> [..., width]."""
-    scores = jnp.einsum("...hd,hsd->...hs", q, keys) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
-    scores = jnp.where(mask[..., None, :], scores, _MASKED)
-    out = jnp.einsum("...hs,hsd->...hd", jax.nn.softmax(scores, -1), values)
-    return self.proj(out)
+    return self.proj(attention(q, keys, values, mask))
 
   def _qkv(self, x, positions):
     """x [n, width], positions int [n] -> q, k, v, each [n, H, D]."""
@@ -70,7 +90,11 @@ class Block(nn.Module):
     if segments is not None:
       mask &= segments[:, None] == segments[None, :]
     k, v = jnp.swapaxes(k, 0, 1), jnp.swapaxes(v, 0, 1)  # [H, L, D], the cache's layout
-    return self._mlp(x + self._attend(q, k, v, mask))
+    if 0 < self.attention_chunk < L:
+      att = self.proj(chunked_causal_attention(q, k, v, mask, self.attention_chunk))
+    else:
+      att = self._attend(q, k, v, mask)
+    return self._mlp(x + att)
 
   def step(self, x, cache_k, cache_v, pos):
     """n consecutive positions pos, …, pos+n-1: x [n, width]; caches [H, max_len, D]; returns
@@ -97,6 +121,10 @@ class Transformer(nn.Module):
   "rope" (rotary: queries and keys rotated, attention sees relative offsets) or "none" (only
   the causal mask tells positions apart).
 
+  attention_chunk: 0, or the learning pass attends this many queries at a time
+  (`chunked_causal_attention`): the same logits, with memory for one chunk's scores instead
+  of each layer's [H, L, L], the buffers that kept B = 4,096, T = 200 off an H100.
+
   Carry for acting: (keys, values, position int32 []), keys and values a tuple of one
   [H, max_len, D] cache per layer: kept apart (not stacked) so that each step writes one slot
   of each in place instead of copying the whole stack.
@@ -111,6 +139,7 @@ class Transformer(nn.Module):
   mlp_ratio: int = 4
   remat: bool = False  # learning pass: recompute attention scores in the backward pass
   position: str = "learned"
+  attention_chunk: int = 0  # learning pass: > 0 attends in chunks of this many queries
 
   def setup(self):
     self.embed = nn.Embed(self.vocab_size, self.width)
@@ -120,11 +149,12 @@ class Transformer(nn.Module):
     block = Block
     if self.remat:
       # The learning pass keeps each block's projections (products with no batch dimension)
-      # and recomputes the [H, L, L] scores and softmax, which dominate memory at long
-      # horizons. Acting (`step`) is unaffected.
+      # and recomputes the [H, L, L] scores and softmax. Acting (`step`) is unaffected. In
+      # the CPU compiler's memory plan this does not lower the peak; `attention_chunk` does
+      # (BENCHMARKS.md, sessions 5 and 14).
       block = nn.remat(Block, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)
-    self.blocks = [block(self.width, self.num_heads, self.mlp_ratio, self.position == "rope")
-                   for _ in range(self.num_layers)]
+    self.blocks = [block(self.width, self.num_heads, self.mlp_ratio, self.position == "rope",
+                         self.attention_chunk) for _ in range(self.num_layers)]
     self.ln_f = nn.LayerNorm()
     self.head = nn.Dense(self.num_actions + self.num_observations)
 

@@ -2,7 +2,9 @@
 gradient of the teaching loss on one batch), from the compiled program's memory analysis.
 Compiled for this machine's backend; nothing is run. Usage:
 
-  python docs/results/cpu/session5/learning_pass_memory.py B T [--remat]
+  python docs/results/cpu/session5/learning_pass_memory.py B T [--remat] [--attention_chunk=N]
+
+(`--attention_chunk` was added in session 14; see BENCHMARKS.md.)
 """
 
 import sys
@@ -13,9 +15,10 @@ from causal_meta import config as config_lib
 from causal_meta import rollout, train
 
 
-def main(batch_size: int, horizon: int, remat: bool) -> None:
+def main(batch_size: int, horizon: int, remat: bool, chunk: int) -> None:
   config = config_lib.default()
   config.agent.kind, config.agent.remat = "transformer", remat
+  config.agent.attention_chunk = chunk
   config.task.bandit.horizon = horizon
   task, agent = config_lib.validate(config)
   params = agent.init(jax.random.PRNGKey(0))
@@ -24,10 +27,11 @@ def main(batch_size: int, horizon: int, remat: bool) -> None:
   loss = train.make_loss(agent, config)
   grad = jax.jit(jax.grad(lambda p, tr: loss(p, tr)[0]))
   memory = grad.lower(params, traj).compile().memory_analysis()
-  print(f"transformer 2x64 B={batch_size} T={horizon} remat={remat}: temp "
+  print(f"transformer 2x64 B={batch_size} T={horizon} remat={remat} attention_chunk={chunk}: temp "
         f"{memory.temp_size_in_bytes / 2**30:.2f} GiB, arguments "
         f"{memory.argument_size_in_bytes / 2**30:.3f} GiB")
 
 
 if __name__ == "__main__":
-  main(int(sys.argv[1]), int(sys.argv[2]), "--remat" in sys.argv[3:])
+  chunks = [int(a.split("=", 1)[1]) for a in sys.argv[3:] if a.startswith("--attention_chunk=")]
+  main(int(sys.argv[1]), int(sys.argv[2]), "--remat" in sys.argv[3:], (chunks or [0])[-1])
