@@ -35,7 +35,8 @@ HEADER = ("| device | agent | B | T | compile s | updates/s | env-steps/s | roll
 
 def matmul_flops(fn, *args, branch=max) -> float:
   """FLOPs of the matrix products `fn(*args)` performs: 2·(output size)·(contracted size) per
-  `dot_general`, multiplied by enclosing `scan` lengths; a `cond` counts the `branch` (max:
+  `dot_general`, multiplied by enclosing `scan` lengths and Pallas grids; a `cond` counts the
+  `branch` (max:
   its costliest, min: its cheapest) of its branches' counts, a `while` body once (its trip
   count is unknown). Elementwise work is not counted: this is the work a matrix unit can do,
   the numerator of a utilisation figure."""
@@ -69,6 +70,8 @@ def _jaxpr_flops(jaxpr, branch=max) -> float:
       total += branch(subs)
     elif name == "scan":
       total += eqn.params["length"] * sum(subs)
+    elif name == "pallas_call":  # the kernel runs once per program of its grid
+      total += math.prod(eqn.params["grid_mapping"].grid) * sum(subs)
     else:
       total += sum(subs)
   return total
@@ -204,7 +207,7 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None) -> dict:
       ms_per_update=1e3 * seconds / K, rollout_ms=1e3 * roll_seconds,
       learning_ms=1e3 * learn_seconds, scan_unroll=config.scan_unroll,
       remat=config.agent.remat, attention_chunk=config.agent.get("attention_chunk", 0),
-      fused_lstm=config.agent.fused_lstm,
+      fused_lstm=config.agent.fused_lstm, lstm_kernel=config.agent.get("lstm_kernel", "xla"),
       reuse_acting_states=config.agent.reuse_acting_states,
       packing=config.agent.get("packing", 1), packed_fraction=packed, top_ops=ops,
       gflop_per_update=flops / K / 1e9 if flops else None,

@@ -40,6 +40,10 @@ def default() -> ml_collections.ConfigDict:
       # LSTM: learn through the batched pass with a hand-written backward (agents/recurrent.py);
       # False: autodiff of the per-episode reference cell (the same gradient, slower).
       fused_lstm=True,
+      # Fused LSTM: its recurrences as XLA loops ("xla") or Pallas kernels ("pallas": GPU,
+      # Triton; hidden a power of two >= 16; interpreted, slowly, elsewhere;
+      # agents/lstm_kernel.py).
+      lstm_kernel="xla",
       # Fused LSTM: the learning pass takes the states the rollout computed under the same
       # parameters instead of running the recurrence again (fused act-and-learn). Off: on the
       # CPU recording the states costs the rollout what the learning pass saves (BENCHMARKS.md).
@@ -130,9 +134,10 @@ def make_agent(config, task) -> agents.Agent:
                        fused_lstm=a.get("fused_lstm", True),
                        position=a.get("position", "learned"),
                        attention_chunk=a.get("attention_chunk", 0),
+                       lstm_kernel=a.get("lstm_kernel", "xla"),
                        author_tokens=config.teaching != "demonstration")
   except ValueError as e:
-    raise ValueError(f"config.agent: {e}") from None
+    raise ValueError(f"config.agent: {str(e).removeprefix('agent: ')}") from None
 
 
 def _positive_int(config, path):

@@ -32,6 +32,8 @@ flags.DEFINE_integer("attention_chunk", 0, "Transformer: the learning pass atten
                      "queries at a time (0: all at once).")
 flags.DEFINE_bool("fused_lstm", True, "LSTM: the batched learning pass with a hand-written "
                   "backward (--nofused_lstm: autodiff of the reference cell).")
+flags.DEFINE_enum("lstm_kernel", "xla", ["xla", "pallas"], "Fused LSTM: its recurrences as "
+                  "XLA loops or Pallas (Triton) kernels.")
 flags.DEFINE_bool("reuse_acting_states", False, "Fused LSTM: learn from the states the "
                   "rollout computed instead of running the recurrence again.")
 flags.DEFINE_float("packing", 1.0, "Transformer: episodes per row of the learning pass "
@@ -72,6 +74,7 @@ def main(argv):
   base.agent.update(kind=FLAGS.agent, hidden=FLAGS.hidden, width=FLAGS.width,
                     num_layers=FLAGS.num_layers, num_heads=FLAGS.num_heads, remat=FLAGS.remat,
                     attention_chunk=FLAGS.attention_chunk, fused_lstm=FLAGS.fused_lstm,
+                    lstm_kernel=FLAGS.lstm_kernel,
                     reuse_acting_states=FLAGS.reuse_acting_states, packing=FLAGS.packing)
   base.scan_unroll = FLAGS.scan_unroll
   base.teaching = FLAGS.teaching

@@ -29,7 +29,12 @@ part_throughput() {
     --json="$out/transformer.json"
 }
 
-part_variants() {  # what was tried (BENCHMARKS.md): unrolling, remat, act-and-learn, chunks
+part_variants() {  # what was tried (BENCHMARKS.md): unrolling, remat, act-and-learn, chunks,
+                  # the Pallas LSTM kernels
+  b 150 --agent=lstm --lstm_kernel=pallas --batch_sizes=4096,65536 --horizons=20 \
+    --json="$out/lstm_pallas.json"
+  b 150 --agent=lstm --lstm_kernel=pallas --reuse_acting_states --batch_sizes=4096,65536 \
+    --horizons=20 --json="$out/lstm_pallas_reuse_acting_states.json"
   b 120 --agent=lstm --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
     --json="$out/lstm_unroll4.json"
   b 120 --agent=lstm --reuse_acting_states --batch_sizes=4096,65536 --horizons=20 \

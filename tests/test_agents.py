@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from causal_meta import agents, benchmark, losses, rollout, tasks
-from causal_meta.agents import packing, recurrent, tokens, transformer
+from causal_meta.agents import lstm_kernel, packing, recurrent, tokens, transformer
 
 TASKS = {
     "prize_or_frog": {},
@@ -108,6 +108,9 @@ def test_token_encoding():
     (dict(kind="transformer", width=10, num_heads=4), "divisible"),
     (dict(kind="transformer", position="alibi"), "unknown 'position' 'alibi'"),
     (dict(kind="transformer", attention_chunk=2.5), "'attention_chunk' must be a non-negative"),
+    (dict(kind="lstm", lstm_kernel="cuda"), "unknown 'lstm_kernel' 'cuda'"),
+    (dict(kind="lstm", lstm_kernel="pallas", hidden=24), "power of two >= 16, got 24"),
+    (dict(kind="lstm", lstm_kernel="pallas", fused_lstm=False), "needs fused_lstm=True"),
 ])
 def test_bad_agent_config(kwargs, match):
   with pytest.raises(ValueError, match=match):
@@ -204,6 +207,47 @@ def test_fused_lstm_pass_equals_the_reference(task_name):
   np.testing.assert_allclose(got_loss, want_loss, rtol=1e-6)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
                got_grad, want_grad)
+
+
+def test_pallas_lstm_kernels_equal_the_xla_pass():
+  """`lstm_kernel="pallas"` (interpreted here: no GPU) gives the XLA pass's loss and gradient,
+  learning from its own forward kernel or from the states acting recorded; 70 episodes, so
+  the last block is padded, with episodes that end early (padlock)."""
+  task = tasks.make("padlock", **TASKS["padlock"])
+  xla = agents.make("lstm", task, **SIZES)
+  pallas = agents.make("lstm", task, lstm_kernel="pallas", **SIZES)
+  params = xla.init(jax.random.PRNGKey(0))
+  traj = rollout.braid(task, xla.policy(params, record_states=True), jax.random.PRNGKey(1), 70,
+                       expert_prob=0.5)
+  assert not bool(traj.mask.all())
+
+  def loss_and_grad(agent, traj):
+    def loss(p):
+      a, o = agent.unroll(p, traj)
+      return losses.teaching_loss(a, o, traj, counterfactual_weight=1.0, factual_weight=0.5)[0]
+    return jax.jit(jax.value_and_grad(loss))(params)
+
+  want_loss, want_grad = loss_and_grad(xla, traj._replace(acting_states=None))
+  for recorded in (False, True):  # the forward kernel, or the states acting recorded
+    got_loss, got_grad = loss_and_grad(
+        pallas, traj if recorded else traj._replace(acting_states=None))
+    np.testing.assert_allclose(got_loss, want_loss, rtol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                 got_grad, want_grad)
+
+
+def test_pallas_lstm_kernels_lower_to_triton(monkeypatch):
+  """On a GPU the two kernels compile through Triton: lowered here for CUDA (no GPU needed,
+  nothing runs), the learning pass's gradient holds two Triton calls, forward and backward."""
+  monkeypatch.setattr(lstm_kernel, "_on_gpu", lambda: True)
+  V, H, L, B = 13, 64, 40, 256
+  tokens_ = jnp.zeros((L, B), jnp.int32)
+  grad = jax.jit(jax.grad(lambda *w: jnp.sum(recurrent.lstm_hidden(*w, tokens_, 1, "pallas")),
+                          (0, 1, 2)))
+  text = grad.trace(jnp.zeros((V, 4 * H)), jnp.zeros((H, 4 * H)), jnp.zeros((4 * H,))).lower(
+      lowering_platforms=("cuda",)).as_text()
+  assert text.count("custom_call @__gpu$xla.gpu.triton") == 2
+  assert 'name = "_forward_kernel"' in text and 'name = "_backward_kernel"' in text
 
 
 @pytest.mark.parametrize("task_name", ["bandit", "padlock"])

@@ -14,6 +14,7 @@ import numpy as np
 from causal_meta import benchmark
 from causal_meta import config as config_lib
 from causal_meta import rollout, train
+from causal_meta.agents import lstm_kernel
 
 
 def test_update_is_traced_once_over_many_chunks():
@@ -152,6 +153,24 @@ def test_matmul_flops_of_the_lstm_learning_pass():
                            jax.random.PRNGKey(1), B)
   want = B * 2 * T * 2 * H * (A + O) + 2 * V * H * 4 * H
   assert benchmark.matmul_flops(lambda p: agent.unroll(p, recorded), params) == want
+
+
+def test_matmul_flops_of_the_pallas_lstm_kernels():
+  """Pallas kernels count once per program of their grid: the forward kernel's products per
+  step and gate are one-hot rows of 16 (13 tokens padded) times [16, H] and h times [H, H];
+  the backward kernel recomputes those and adds dz times each gate's [H, H]ᵀ."""
+  V, H, L, B = 13, 16, 6, 200
+  n = lstm_kernel.BLOCK  # episodes per program; the last program's block is padded
+  programs = -(-B // n)
+  args = jnp.zeros((V, 4 * H)), jnp.zeros((H, 4 * H)), jnp.zeros((4 * H,))
+  tokens = jnp.zeros((L, B), jnp.int32)
+  per_step = 4 * (2 * n * 16 * H + 2 * n * H * H)  # one program's step: 4 gates
+  assert benchmark.matmul_flops(lambda *w: lstm_kernel.states(*w, tokens), *args) \
+      == programs * L * per_step
+  states = jnp.zeros((L, B, H))
+  assert benchmark.matmul_flops(
+      lambda *w: lstm_kernel.gate_grads(*w, tokens, states, states, states), *args) \
+      == programs * L * (per_step + 4 * 2 * n * H * H)
 
 
 def test_top_ops_summarises_a_trace(tmp_path):

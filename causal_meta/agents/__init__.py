@@ -18,8 +18,9 @@ import jax
 import jax.numpy as jnp
 
 from causal_meta import rollout
+from causal_meta.agents import lstm_kernel as lstm_kernel_lib
 from causal_meta.agents import packing, tokens
-from causal_meta.agents.recurrent import Recurrent
+from causal_meta.agents.recurrent import KERNELS, Recurrent
 from causal_meta.agents.transformer import POSITIONS, Transformer
 from causal_meta.tasks.base import Task
 
@@ -166,11 +167,13 @@ def _time_major_states(first, steps):
 def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: int = 2,
          num_heads: int = 4, mlp_ratio: int = 4, author_tokens: bool = True,
          num_outcomes: int = 0, remat: bool = False, unroll: int = 1,
-         fused_lstm: bool = True, position: str = "learned", attention_chunk: int = 0) -> Agent:
+         fused_lstm: bool = True, position: str = "learned", attention_chunk: int = 0,
+         lstm_kernel: str = "xla") -> Agent:
   """Builds an agent of `kind` ('lstm', 'gru' or 'transformer') for `task`'s alphabets.
 
   Recurrent agents use `hidden` (and `unroll`: steps per iteration of the learning scan;
-  `fused_lstm`: the LSTM learns through the batched pass with a hand-written backward); the
+  `fused_lstm`: the LSTM learns through the batched pass with a hand-written backward, whose
+  recurrences run as XLA loops or, `lstm_kernel="pallas"`, as Pallas kernels); the
   transformer uses `width`, `num_layers`, `num_heads`, `mlp_ratio`, `position` (learned,
   rope or none; see `Transformer`), `remat` (recompute attention in the backward pass) and
   `attention_chunk` (0, or the learning pass attends this many queries at a time).
@@ -185,9 +188,20 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
   for name, value in sizes.items():
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
       raise ValueError(f"agent: '{name}' must be a positive integer, got {value!r}")
+  if lstm_kernel not in KERNELS:
+    raise ValueError(f"agent: unknown 'lstm_kernel' {lstm_kernel!r}; allowed: "
+                     f"{', '.join(KERNELS)}")
+  if kind == "lstm" and lstm_kernel == "pallas":
+    if not fused_lstm:
+      raise ValueError("agent: 'lstm_kernel' 'pallas' needs fused_lstm=True (it is that "
+                       "pass's kernel)")
+    try:
+      lstm_kernel_lib.check_hidden(hidden)
+    except ValueError as e:
+      raise ValueError(f"agent: {e}") from None
   if kind in ("lstm", "gru"):
     module = Recurrent(vocab, task.num_actions, task.num_observations, hidden, cell=kind,
-                       unroll=unroll, fused=bool(fused_lstm))
+                       unroll=unroll, fused=bool(fused_lstm), kernel=lstm_kernel)
   elif kind == "transformer":
     if position not in POSITIONS:
       raise ValueError(f"agent: unknown 'position' {position!r}; allowed: "

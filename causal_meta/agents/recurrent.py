@@ -19,6 +19,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from causal_meta.agents import lstm_kernel
+
+KERNELS = ("xla", "pallas")
+
 
 class Recurrent(nn.Module):
   """A token embedding, one LSTM or GRU cell of width `hidden`, and two linear heads.
@@ -33,6 +37,7 @@ class Recurrent(nn.Module):
   cell: str = "lstm"
   unroll: int = 1  # steps per iteration of the learning scan (same numbers)
   fused: bool = True  # LSTM: learn through `unroll_batch` (False: the reference `__call__`)
+  kernel: str = "xla"  # `unroll_batch`'s recurrences: XLA loops, or Pallas (`lstm_kernel.py`)
 
   @property
   def batched_pass(self) -> bool:
@@ -100,9 +105,9 @@ class Recurrent(nn.Module):
     under these parameters; the forward recurrence is then skipped (fused act-and-learn)."""
     args = self._input_table(), self.w[self.hidden:], self.b, tokens.T
     if states is None:
-      h = lstm_hidden(*args, self.unroll)  # [L, B, H]
+      h = lstm_hidden(*args, self.unroll, self.kernel)  # [L, B, H]
     else:
-      h = lstm_hidden_from_states(*args, *states, self.unroll)
+      h = lstm_hidden_from_states(*args, *states, self.unroll, self.kernel)
     out = jnp.einsum("lbh,hk->blk", h, self.w_out) + self.b_out
     return out[..., :self.num_actions], out[..., self.num_actions:]
 
@@ -125,9 +130,11 @@ def _cell(kind, H, w_h, b, carry, x_proj):
 
 # The fast LSTM learning pass. Shapes: V tokens, H hidden, L positions, B episodes.
 
-def _lstm_states(table, w_h, b, tokens, unroll):
+def _lstm_states(table, w_h, b, tokens, unroll, kernel="xla"):
   """Forward: table [V, 4H], w_h [H, 4H], b [4H], tokens int32 [L, B] -> (h, c) [L, B, H]
   each, the states after every token (the same sums as `_cell`)."""
+  if kernel == "pallas":
+    return lstm_kernel.states(table, w_h, b, tokens)
   H = w_h.shape[0]
   carry = (jnp.zeros((tokens.shape[1], H), table.dtype),) * 2
 
@@ -138,27 +145,40 @@ def _lstm_states(table, w_h, b, tokens, unroll):
   return states
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
-def lstm_hidden(table, w_h, b, tokens, unroll=1):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def lstm_hidden(table, w_h, b, tokens, unroll=1, kernel="xla"):
   """h [L, B, H]: the LSTM's state after each of the tokens int32 [L, B], from zero state.
   table [V, 4H] is the input projection of every token, w_h [H, 4H] the recurrent weights,
-  b [4H] the bias (gate order i, f, g, o)."""
-  return _lstm_states(table, w_h, b, tokens, unroll)[0]
+  b [4H] the bias (gate order i, f, g, o). kernel: "xla" (scans) or "pallas"."""
+  return _lstm_states(table, w_h, b, tokens, unroll, kernel)[0]
 
 
-def _lstm_hidden_fwd(table, w_h, b, tokens, unroll):
-  h, c = _lstm_states(table, w_h, b, tokens, unroll)
+def _lstm_hidden_fwd(table, w_h, b, tokens, unroll, kernel):
+  h, c = _lstm_states(table, w_h, b, tokens, unroll, kernel)
   return h, (table, w_h, b, tokens, h, c)
 
 
-def _lstm_hidden_bwd(unroll, residuals, dh_out):
+def _lstm_hidden_bwd(unroll, kernel, residuals, dh_out):
   """Backpropagation through time from the saved states alone: each step recomputes its gates
   from (h_{t-1}, token), carries (dh, dc) back, and emits dz_t, the gradient of the gates'
   pre-activation; the weight gradients are then one matrix product over all (t, b)."""
   table, w_h, b, tokens, h, c = residuals
   zero = jnp.zeros_like(h[:1])
   h_prev = jnp.concatenate([zero, h[:-1]])
-  c_prev = jnp.concatenate([zero, c[:-1]])
+  if kernel == "pallas":
+    dz = lstm_kernel.gate_grads(table, w_h, b, tokens, h, c, dh_out)
+  else:
+    dz = _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, unroll)
+  one_hot = jax.nn.one_hot(tokens, table.shape[0], dtype=dz.dtype)
+  d_table = jnp.einsum("lbv,lbg->vg", one_hot, dz)
+  d_w_h = jnp.einsum("lbh,lbg->hg", h_prev, dz)
+  return d_table, d_w_h, jnp.sum(dz, (0, 1)), None
+
+
+def _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, unroll):
+  """dz [L, B, 4H] (`lstm_kernel.gate_grads`) as a reverse scan; h_prev [L, B, H] the states
+  before each token."""
+  c_prev = jnp.concatenate([jnp.zeros_like(c[:1]), c[:-1]])
 
   def step(carry, xs):
     dh_next, dc_next = carry
@@ -171,35 +191,32 @@ def _lstm_hidden_bwd(unroll, residuals, dh_out):
     dz = jnp.concatenate([dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g * g),
                           dh * tc * o * (1 - o)], axis=-1)
     return (dz @ w_h.T, dc * f), dz
-  carry = (jnp.zeros_like(h[0]),) * 2
-  _, dz = jax.lax.scan(step, carry, (tokens, h_prev, c_prev, c, dh_out), reverse=True,
-                       unroll=unroll)  # [L, B, 4H]
-  one_hot = jax.nn.one_hot(tokens, table.shape[0], dtype=dz.dtype)
-  d_table = jnp.einsum("lbv,lbg->vg", one_hot, dz)
-  d_w_h = jnp.einsum("lbh,lbg->hg", h_prev, dz)
-  return d_table, d_w_h, jnp.sum(dz, (0, 1)), None
+  carry = (jnp.zeros_like(c[0]),) * 2
+  return jax.lax.scan(step, carry, (tokens, h_prev, c_prev, c, dh_out), reverse=True,
+                      unroll=unroll)[1]
 
 
 lstm_hidden.defvjp(_lstm_hidden_fwd, _lstm_hidden_bwd)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
-def lstm_hidden_from_states(table, w_h, b, tokens, h, c, unroll=1):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6, 7))
+def lstm_hidden_from_states(table, w_h, b, tokens, h, c, unroll=1, kernel="xla"):
   """`lstm_hidden` whose forward pass was already run: h, c [L, B, H] are the states that
   (table, w_h, b) give on `tokens`, computed while acting. Returns h, with `lstm_hidden`'s
   gradient. States computed under other parameters would give a wrong gradient."""
-  del table, w_h, b, tokens, c, unroll
+  del table, w_h, b, tokens, c, unroll, kernel
   return h
 
 
-def _lstm_hidden_from_states_fwd(table, w_h, b, tokens, h, c, unroll):
+def _lstm_hidden_from_states_fwd(table, w_h, b, tokens, h, c, unroll, kernel):
   return h, (table, w_h, b, tokens, h, c)
 
 
-def _lstm_hidden_from_states_bwd(unroll, residuals, dh_out):
+def _lstm_hidden_from_states_bwd(unroll, kernel, residuals, dh_out):
   h, c = residuals[4:]
   # The states are data (the rollout's): no gradient flows into them.
-  return _lstm_hidden_bwd(unroll, residuals, dh_out) + (jnp.zeros_like(h), jnp.zeros_like(c))
+  return _lstm_hidden_bwd(unroll, kernel, residuals, dh_out) + (jnp.zeros_like(h),
+                                                                 jnp.zeros_like(c))
 
 
 lstm_hidden_from_states.defvjp(_lstm_hidden_from_states_fwd, _lstm_hidden_from_states_bwd)

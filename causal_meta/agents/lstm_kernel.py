@@ -1,0 +1,137 @@
+"""The LSTM learning pass's two recurrences as Pallas kernels (GPU, Triton): opt-in through
+`config.agent.lstm_kernel="pallas"`.
+
+`recurrent.lstm_hidden` runs each time step as a few XLA kernels over the whole batch, so every
+step's [B, 4H] gate tensors go through device memory (BENCHMARKS.md: the H100 profile at
+B = 65,536). Here one program owns a block of `BLOCK` episodes for all L steps: it keeps h, c
+and the gates on chip and writes only what the other pass needs, the states h, c [L, B, H]
+(forward) and the gates' gradient dz [L, B, 4H] (backward). The weights are read per step
+from cache. The sums are `recurrent._cell`'s, gate by gate (i, f, g, o), with the input
+projection looked up exactly (a one-hot product in full float32).
+
+Triton has no slicing of values, so the weights come split by gate: table [4, V', H] (V
+padded to V' = 16·k rows of zeros), w_h [4, H, H], b [4, H]. H must be a power of two ≥ 16.
+Off a GPU the kernels run in Pallas's interpreter: the same numbers, slowly (the tests use
+it). Speed on a GPU: not measured yet (`launch/gpu_benchmarks.sh variants`).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as pl_triton
+
+# First guesses, untuned: episodes per program (a power of two >= 16), and Triton's warps per
+# program. A block's [BLOCK, H] tensors live in registers; ~15 are live in the backward step.
+BLOCK = 32
+NUM_WARPS = 4
+
+
+def _on_gpu() -> bool:
+  return jax.default_backend() == "gpu"
+
+
+def check_hidden(hidden: int) -> None:
+  if hidden < 16 or hidden & (hidden - 1):
+    raise ValueError(f"the pallas LSTM kernel needs 'hidden' a power of two >= 16, got {hidden}")
+
+
+def _by_gate(table, w_h, b):
+  """table [V, 4H], w_h [H, 4H], b [4H] -> [4, V', H], [4, H, H], [4, H] (gate-major)."""
+  V, H = table.shape[0], w_h.shape[0]
+  pad = -V % 16
+  table = jnp.pad(table, ((0, pad), (0, 0)))
+  split = lambda x: jnp.stack(jnp.split(x, 4, axis=-1))
+  return split(table), split(w_h), b.reshape(4, H)
+
+
+def _gates(tokens_ref, table_ref, w_ref, b_ref, t, h):
+  """Step t's gates (i, f, g, o), activated, from h_{t-1} [n, H]: each [n, H]."""
+  rows = table_ref.shape[1]
+  one_hot = (tokens_ref[t][:, None] == jnp.arange(rows)[None, :]).astype(h.dtype)
+  z = [jnp.dot(one_hot, table_ref[k], precision=jax.lax.Precision.HIGHEST)
+       + jnp.dot(h, w_ref[k]) + b_ref[k][None, :] for k in range(4)]
+  return jax.nn.sigmoid(z[0]), jax.nn.sigmoid(z[1]), jnp.tanh(z[2]), jax.nn.sigmoid(z[3])
+
+
+def _forward_kernel(tokens_ref, table_ref, w_ref, b_ref, h_ref, c_ref):
+  n, H = h_ref.shape[1:]
+
+  def step(t, carry):
+    h, c = carry
+    i, f, g, o = _gates(tokens_ref, table_ref, w_ref, b_ref, t, h)
+    c = f * c + i * g
+    h = o * jnp.tanh(c)
+    h_ref[t] = h
+    c_ref[t] = c
+    return h, c
+  zero = jnp.zeros((n, H), h_ref.dtype)
+  jax.lax.fori_loop(0, tokens_ref.shape[0], step, (zero, zero))
+
+
+def _backward_kernel(tokens_ref, table_ref, w_ref, b_ref, h_ref, c_ref, dh_ref, dz_ref):
+  L = tokens_ref.shape[0]
+  n, H = h_ref.shape[1:]
+
+  def step(s, carry):
+    dh_next, dc_next = carry
+    t = L - 1 - s
+    before = jnp.maximum(t - 1, 0)
+    first = t == 0  # the state before the first token is zero
+    hp = jnp.where(first, 0.0, h_ref[before])
+    cp = jnp.where(first, 0.0, c_ref[before])
+    i, f, g, o = _gates(tokens_ref, table_ref, w_ref, b_ref, t, hp)
+    dh = dh_ref[t] + dh_next
+    tc = jnp.tanh(c_ref[t])
+    dc = dc_next + dh * o * (1 - tc * tc)
+    dz = (dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g * g),
+          dh * tc * o * (1 - o))
+    for k in range(4):
+      dz_ref[t, :, pl.ds(k * H, H)] = dz[k]
+    dh_prev = sum(jnp.dot(dz[k], w_ref[k].T) for k in range(4))
+    return dh_prev, dc * f
+  zero = jnp.zeros((n, H), h_ref.dtype)
+  jax.lax.fori_loop(0, L, step, (zero, zero))
+
+
+def _call(kernel, tokens, weights, inputs, outputs):
+  """Runs `kernel` over blocks of BLOCK episodes: tokens int [L, B], weights (whole, to every
+  program), inputs [L, B, ...] and outputs (shapes [L, B, ...]) blocked along B."""
+  L, B = tokens.shape
+  n = BLOCK  # always: Triton's products need power-of-two sizes >= 16
+  pad = -B % n
+  if pad:  # padded episodes read token 0 and get no upstream gradient; they are cut off below
+    tokens = jnp.pad(tokens, ((0, 0), (0, pad)))
+    inputs = [jnp.pad(x, ((0, 0), (0, pad), (0, 0))) for x in inputs]
+  whole = lambda x: pl.BlockSpec(x.shape, lambda i: (0,) * x.ndim)
+  blocked = lambda width: pl.BlockSpec((L, n, width), lambda i: (0, i, 0))
+  out = pl.pallas_call(
+      kernel, grid=((B + pad) // n,),
+      in_specs=[pl.BlockSpec((L, n), lambda i: (0, i))] + [whole(w) for w in weights]
+      + [blocked(x.shape[-1]) for x in inputs],
+      out_specs=[blocked(o.shape[-1]) for o in outputs],
+      out_shape=[jax.ShapeDtypeStruct((L, B + pad, o.shape[-1]), o.dtype) for o in outputs],
+      # Triton, named: without it a GPU may pick Pallas's other backend (Mosaic GPU).
+      compiler_params=pl_triton.CompilerParams(num_warps=NUM_WARPS, num_stages=1),
+      interpret=not _on_gpu(),
+  )(tokens, *weights, *inputs)
+  return [o[:, :B] for o in out]
+
+
+def states(table, w_h, b, tokens):
+  """`recurrent._lstm_states`: (h, c) [L, B, H], the states after each of tokens int [L, B]."""
+  L, B = tokens.shape
+  H = w_h.shape[0]
+  out = jax.ShapeDtypeStruct((L, B, H), table.dtype)
+  h, c = _call(_forward_kernel, tokens, _by_gate(table, w_h, b), [], [out, out])
+  return h, c
+
+
+def gate_grads(table, w_h, b, tokens, h, c, dh_out):
+  """dz [L, B, 4H]: the gradient of each step's gate pre-activations, given the states h, c
+  [L, B, H] and the gradient dh_out [L, B, H] arriving at each h (backpropagation through
+  time, as `recurrent._lstm_hidden_bwd`'s scan)."""
+  L, B, H = h.shape
+  out = jax.ShapeDtypeStruct((L, B, 4 * H), h.dtype)
+  return _call(_backward_kernel, tokens, _by_gate(table, w_h, b), [h, c, dh_out], [out])[0]
