@@ -206,6 +206,7 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None) -> dict:
       rollout_env_steps_per_second=B * T / roll_seconds,
       ms_per_update=1e3 * seconds / K, rollout_ms=1e3 * roll_seconds,
       learning_ms=1e3 * learn_seconds, scan_unroll=config.scan_unroll,
+      microbatches=config.get("microbatches", 1),
       remat=config.agent.remat, attention_chunk=config.agent.get("attention_chunk", 0),
       fused_lstm=config.agent.fused_lstm, lstm_kernel=config.agent.get("lstm_kernel", "xla"),
       reuse_acting_states=config.agent.reuse_acting_states,

@@ -68,6 +68,9 @@ def default() -> ml_collections.ConfigDict:
                                            # constant | cosine (to 0 at num_updates)
                                            schedule="constant"))
   c.batch_size = 256               # episodes per update
+  # The learning pass in this many slices of the batch, their gradients summed (gradient
+  # accumulation): the same update, with a slice's activations in memory instead of the batch's.
+  c.microbatches = 1
   c.num_updates = 1000
   c.updates_per_call = 100         # K updates per compiled call (lax.scan)
   c.scan_unroll = 1                # time steps per loop iteration (rollout, recurrent pass)
@@ -198,6 +201,14 @@ def validate(config, num_devices: int | None = None) -> tuple[tasks.Task, agents
   if config.optim.get("schedule", "constant") not in SCHEDULES:
     raise ValueError(f"config.optim.schedule: unknown schedule {config.optim.schedule!r}; "
                      f"allowed: {', '.join(SCHEDULES)}")
+  micro = config.get("microbatches", 1)
+  if isinstance(micro, bool) or not isinstance(micro, int) or micro < 1 or \
+      config.batch_size % micro:
+    raise ValueError(f"config.microbatches must be a positive integer dividing "
+                     f"config.batch_size ({config.batch_size}), got {micro!r}")
+  if micro > 1 and config.agent.get("packing", 1) > 1 and agent.packs_episodes:
+    raise ValueError("config.microbatches: packing episodes (config.agent.packing > 1) in "
+                     "microbatches is not supported; use one of the two")
   if config.num_updates % config.updates_per_call:
     raise ValueError(f"config.num_updates ({config.num_updates}) must be a multiple of "
                      f"config.updates_per_call ({config.updates_per_call})")

@@ -134,8 +134,14 @@ def make_value_and_grad(agent: Agent, config):
   the same numbers either way.
   The choice is a `lax.cond` around the whole gradient, so only one pass runs (under
   autodiff a cond inside the loss cost both).
+
+  With `config.microbatches` = k > 1 the pass runs on k slices of the batch in turn
+  (`lax.scan`), and their losses and gradients are summed, each weighted by its share of the
+  batch's steps (the losses are means over steps): the same numbers up to float rounding.
   """
   grad_fn = jax.value_and_grad(make_loss(agent, config), has_aux=True)
+  if config.get("microbatches", 1) > 1:
+    return _in_microbatches(grad_fn, config.microbatches)
   per_row = config.agent.get("packing", 1)
   if per_row == 1 or not agent.packs_episodes:
     return grad_fn
@@ -146,6 +152,27 @@ def make_value_and_grad(agent: Agent, config):
     (loss, parts), grads = jax.lax.cond(packed.fits, lambda: grad_fn(params, traj, packed),
                                         lambda: grad_fn(params, traj))
     return (loss, dict(parts, packed=packed.fits.astype(jnp.float32))), grads
+
+  return value_and_grad
+
+
+def _in_microbatches(grad_fn, k: int):
+  """`grad_fn` over k slices of the batch: slice j holds episodes j, j + k, j + 2k, …, so
+  that each device's share of a sharded batch splits evenly among the slices."""
+  def value_and_grad(params, traj):
+    B = traj.mask.shape[0]
+    slices = jax.tree.map(lambda x: jnp.swapaxes(x.reshape(B // k, k, *x.shape[1:]), 0, 1),
+                          traj)
+    steps = jnp.maximum(jnp.sum(traj.mask.astype(jnp.float32)), 1.0)
+
+    def add(total, piece):
+      (loss, parts), grads = grad_fn(params, piece)
+      share = jnp.sum(piece.mask.astype(jnp.float32)) / steps
+      return jax.tree.map(lambda t, x: t + share * x, total, ((loss, parts), grads)), None
+
+    first = jax.tree.map(lambda x: x[0], slices)
+    zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, params, first))
+    return jax.lax.scan(add, zeros, slices)[0]
 
   return value_and_grad
 

@@ -38,6 +38,8 @@ flags.DEFINE_bool("reuse_acting_states", False, "Fused LSTM: learn from the stat
                   "rollout computed instead of running the recurrence again.")
 flags.DEFINE_float("packing", 1.0, "Transformer: episodes per row of the learning pass "
                    "(config.agent.packing; 1 = unpacked, fractions allowed).")
+flags.DEFINE_integer("microbatches", 1, "The learning pass in this many slices of the batch "
+                     "(gradient accumulation; config.microbatches).")
 flags.DEFINE_integer("scan_unroll", 1, "Time steps per compiled-loop iteration.")
 flags.DEFINE_string("teaching", "counterfactual", "counterfactual | demonstration | mixed.")
 flags.DEFINE_list("batch_sizes", ["256", "1024"], "Episodes per update.")
@@ -77,6 +79,7 @@ def main(argv):
                     lstm_kernel=FLAGS.lstm_kernel,
                     reuse_acting_states=FLAGS.reuse_acting_states, packing=FLAGS.packing)
   base.scan_unroll = FLAGS.scan_unroll
+  base.microbatches = FLAGS.microbatches
   base.teaching = FLAGS.teaching
   base.updates_per_call = FLAGS.updates_per_call
   base.eval_episodes = FLAGS.eval_episodes

@@ -30,7 +30,7 @@ part_throughput() {
 }
 
 part_variants() {  # what was tried (BENCHMARKS.md): unrolling, remat, act-and-learn, chunks,
-                  # the Pallas LSTM kernels
+                  # microbatches, the Pallas LSTM kernels
   b 150 --agent=lstm --lstm_kernel=pallas --batch_sizes=4096,65536 --horizons=20 \
     --json="$out/lstm_pallas.json"
   b 150 --agent=lstm --lstm_kernel=pallas --reuse_acting_states --batch_sizes=4096,65536 \
@@ -45,6 +45,8 @@ part_variants() {  # what was tried (BENCHMARKS.md): unrolling, remat, act-and-l
     --json="$out/transformer_remat.json"
   b 200 --agent=transformer --attention_chunk=50 --batch_sizes=256,4096 --horizons=200 \
     --json="$out/transformer_chunk50.json"
+  b 150 --agent=transformer --attention_chunk=50 --microbatches=4 --batch_sizes=4096 \
+    --horizons=200 --json="$out/transformer_chunk50_micro4.json"
 }
 
 part_padlock() {  # the README's padlock table (the config's gpu size: batch 4,096)

@@ -128,6 +128,30 @@ def test_packing_falls_back_and_changes_no_number():
   assert "packed" not in parts
 
 
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+def test_microbatches_change_no_number(kind):
+  """`microbatches`: the learning pass over 4 slices of the batch gives the whole batch's
+  loss, parts and gradient, with episodes that end early (padlock: the slices hold different
+  numbers of steps) and the LSTM learning from the states acting recorded."""
+  c = small_config("padlock", "mixed", kind=kind, epsilon=0.3)
+  c.batch_size, c.agent.hidden, c.agent.width = 36, 16, 16
+  c.agent.reuse_acting_states = kind == "lstm"
+  task, agent = config_lib.validate(c)
+  params = agent.init(jax.random.PRNGKey(0))
+  traj = train.make_act(task, agent, c)(params, jax.random.PRNGKey(1))
+  steps = np.asarray(traj.mask).reshape(9, 4, -1).sum((0, 2))  # per slice j: episodes j + 4i
+  assert len(set(steps.tolist())) > 1
+  (want_loss, want_parts), want_grad = jax.jit(train.make_value_and_grad(agent, c))(params, traj)
+  c.microbatches = 4
+  config_lib.validate(c)
+  (loss, parts), grad = jax.jit(train.make_value_and_grad(agent, c))(params, traj)
+  np.testing.assert_allclose(loss, want_loss, rtol=1e-5)
+  for name in want_parts:
+    np.testing.assert_allclose(parts[name], want_parts[name], rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               grad, want_grad)
+
+
 def test_training_is_deterministic_given_the_seed(capsys):
   a = train.train_and_evaluate(small_config(updates=50), verbose=False)
   b = train.train_and_evaluate(small_config(updates=50), verbose=False)
@@ -157,6 +181,9 @@ BAD_CONFIGS = [
     (lambda c: setattr(c.agent, "packing", 0.5), "config.agent.packing"),
     (lambda c: setattr(c.agent, "attention_chunk", -1), "config.agent.attention_chunk"),
     (lambda c: setattr(c.agent, "lstm_kernel", "cuda"), "config.agent: unknown 'lstm_kernel'"),
+    (lambda c: setattr(c, "microbatches", 3), "config.microbatches must be a positive integer"),
+    (lambda c: (setattr(c, "microbatches", 2), c.agent.update(kind="transformer", packing=2)),
+     "config.microbatches: packing"),
 ]
 
 

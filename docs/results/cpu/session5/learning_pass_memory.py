@@ -3,8 +3,9 @@ gradient of the teaching loss on one batch), from the compiled program's memory 
 Compiled for this machine's backend; nothing is run. Usage:
 
   python docs/results/cpu/session5/learning_pass_memory.py B T [--remat] [--attention_chunk=N]
+      [--microbatches=K]
 
-(`--attention_chunk` was added in session 14; see BENCHMARKS.md.)
+(`--attention_chunk` and `--microbatches` were added in session 14; see BENCHMARKS.md.)
 """
 
 import sys
@@ -15,23 +16,26 @@ from causal_meta import config as config_lib
 from causal_meta import rollout, train
 
 
-def main(batch_size: int, horizon: int, remat: bool, chunk: int) -> None:
+def main(batch_size: int, horizon: int, remat: bool, chunk: int, microbatches: int) -> None:
   config = config_lib.default()
   config.agent.kind, config.agent.remat = "transformer", remat
   config.agent.attention_chunk = chunk
+  config.batch_size, config.microbatches = batch_size, microbatches
   config.task.bandit.horizon = horizon
   task, agent = config_lib.validate(config)
   params = agent.init(jax.random.PRNGKey(0))
   traj = jax.eval_shape(lambda p: rollout.braid(task, agent.policy(p), jax.random.PRNGKey(1),
                                                 batch_size), params)
-  loss = train.make_loss(agent, config)
-  grad = jax.jit(jax.grad(lambda p, tr: loss(p, tr)[0]))
+  grad = jax.jit(lambda p, tr: train.make_value_and_grad(agent, config)(p, tr)[1])
   memory = grad.lower(params, traj).compile().memory_analysis()
-  print(f"transformer 2x64 B={batch_size} T={horizon} remat={remat} attention_chunk={chunk}: temp "
+  print(f"transformer 2x64 B={batch_size} T={horizon} remat={remat} attention_chunk={chunk} "
+        f"microbatches={microbatches}: temp "
         f"{memory.temp_size_in_bytes / 2**30:.2f} GiB, arguments "
         f"{memory.argument_size_in_bytes / 2**30:.3f} GiB")
 
 
 if __name__ == "__main__":
-  chunks = [int(a.split("=", 1)[1]) for a in sys.argv[3:] if a.startswith("--attention_chunk=")]
-  main(int(sys.argv[1]), int(sys.argv[2]), "--remat" in sys.argv[3:], (chunks or [0])[-1])
+  option = lambda name: ([int(a.split("=", 1)[1]) for a in sys.argv[3:]
+                          if a.startswith(f"--{name}=")] or [None])[-1]
+  main(int(sys.argv[1]), int(sys.argv[2]), "--remat" in sys.argv[3:],
+       option("attention_chunk") or 0, option("microbatches") or 1)
