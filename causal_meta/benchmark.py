@@ -146,13 +146,15 @@ def format_top_ops(rows: list[dict]) -> str:
   return "\n".join(lines)
 
 
-def measure(config, repeats: int = 5, profile_dir: str | None = None) -> dict:
+def measure(config, repeats: int = 5, profile_dir: str | None = None,
+            donate: bool = True) -> dict:
   """Times one setting (see the module docstring of launch/benchmark.py). `profile_dir`:
-  also trace two chunks of the full update there and add their costliest ops (`top_ops`)."""
+  also trace two chunks of the full update there and add their costliest ops (`top_ops`).
+  donate: the train chunk reuses the state's buffers (as training does)."""
   task, agent = config_lib.validate(config)
   optimizer = train.make_optimizer(config)
   update = train.make_update(task, agent, optimizer, config)
-  chunk = train.make_train_chunk(update, config.updates_per_call)
+  chunk = train.make_train_chunk(update, config.updates_per_call, donate)
   state = train.init_state(agent, optimizer, config.seed)
   t0 = time.perf_counter()
   compiled = chunk.lower(state).compile()
@@ -206,7 +208,7 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None) -> dict:
       rollout_env_steps_per_second=B * T / roll_seconds,
       ms_per_update=1e3 * seconds / K, rollout_ms=1e3 * roll_seconds,
       learning_ms=1e3 * learn_seconds, scan_unroll=config.scan_unroll,
-      microbatches=config.get("microbatches", 1),
+      microbatches=config.get("microbatches", 1), donate=donate,
       remat=config.agent.remat, attention_chunk=config.agent.get("attention_chunk", 0),
       fused_lstm=config.agent.fused_lstm, lstm_kernel=config.agent.get("lstm_kernel", "xla"),
       reuse_acting_states=config.agent.reuse_acting_states,

@@ -125,10 +125,6 @@ def make_agent(config, task) -> agents.Agent:
     _positive_int(config, "scan_unroll")
   if "packing" in a:
     _number(config, "agent.packing", 1)
-  chunk = a.get("attention_chunk", 0)
-  if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0:
-    raise ValueError(f"config.agent.attention_chunk must be a non-negative integer (0: off), "
-                     f"got {chunk!r}")
   try:
     # Naive conditioning reads every action as the expert's (see agents.Agent).
     return agents.make(a.kind, task, hidden=a.hidden, width=a.width, num_layers=a.num_layers,

@@ -208,9 +208,10 @@ def make_update(task: Task, agent: Agent, optimizer, config, mesh=None):
   return update
 
 
-def make_train_chunk(update, num_updates: int):
-  """jit(K updates via lax.scan), state donated; metrics stacked [K]."""
-  @functools.partial(jax.jit, donate_argnums=0)
+def make_train_chunk(update, num_updates: int, donate: bool = True):
+  """jit(K updates via lax.scan), state donated (its buffers reused for the new state);
+  metrics stacked [K]."""
+  @functools.partial(jax.jit, donate_argnums=0 if donate else ())
   def train_chunk(state):
     return jax.lax.scan(lambda s, _: update(s), state, None, length=num_updates)
   return train_chunk

@@ -40,6 +40,8 @@ flags.DEFINE_float("packing", 1.0, "Transformer: episodes per row of the learnin
                    "(config.agent.packing; 1 = unpacked, fractions allowed).")
 flags.DEFINE_integer("microbatches", 1, "The learning pass in this many slices of the batch "
                      "(gradient accumulation; config.microbatches).")
+flags.DEFINE_bool("donate", True, "The train chunk reuses the state's buffers (--nodonate: "
+                  "it allocates a new state each call).")
 flags.DEFINE_integer("scan_unroll", 1, "Time steps per compiled-loop iteration.")
 flags.DEFINE_string("teaching", "counterfactual", "counterfactual | demonstration | mixed.")
 flags.DEFINE_list("batch_sizes", ["256", "1024"], "Episodes per update.")
@@ -105,7 +107,7 @@ def main(argv):
       profile_dir = FLAGS.profile_dir and os.path.join(
           FLAGS.profile_dir, f"{config.agent.kind}_B{config.batch_size}_T"
           f"{config.task[config.task.name].horizon}")
-      return benchmark.measure(config, FLAGS.repeats, profile_dir)
+      return benchmark.measure(config, FLAGS.repeats, profile_dir, FLAGS.donate)
   else:
     header, fmt = benchmark.TARGET_HEADER, benchmark.format_target_row
     measure = lambda config: benchmark.time_to_target(

@@ -30,13 +30,15 @@ part_throughput() {
 }
 
 part_variants() {  # what was tried (BENCHMARKS.md): unrolling, remat, act-and-learn, chunks,
-                  # microbatches, the Pallas LSTM kernels
+                  # microbatches, the Pallas LSTM kernels, donation
   b 150 --agent=lstm --lstm_kernel=pallas --batch_sizes=4096,65536 --horizons=20 \
     --json="$out/lstm_pallas.json"
   b 150 --agent=lstm --lstm_kernel=pallas --reuse_acting_states --batch_sizes=4096,65536 \
     --horizons=20 --json="$out/lstm_pallas_reuse_acting_states.json"
   b 120 --agent=lstm --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
     --json="$out/lstm_unroll4.json"
+  b 120 --agent=lstm --nodonate --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
+    --json="$out/lstm_unroll4_nodonate.json"
   b 120 --agent=lstm --reuse_acting_states --batch_sizes=4096,65536 --horizons=20 \
     --scan_unroll=4 --json="$out/lstm_unroll4_reuse_acting_states.json"
   b 150 --agent=transformer --batch_sizes=4096 --horizons=20 --scan_unroll=4 \

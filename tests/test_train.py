@@ -179,7 +179,7 @@ BAD_CONFIGS = [
     (lambda c: setattr(c.agent, "position", "alibi"), "config.agent: unknown 'position'"),
     (lambda c: setattr(c.loss, "expert_target", "soft"), "config.loss.expert_target: unknown"),
     (lambda c: setattr(c.agent, "packing", 0.5), "config.agent.packing"),
-    (lambda c: setattr(c.agent, "attention_chunk", -1), "config.agent.attention_chunk"),
+    (lambda c: setattr(c.agent, "attention_chunk", -1), "config.agent: 'attention_chunk'"),
     (lambda c: setattr(c.agent, "lstm_kernel", "cuda"), "config.agent: unknown 'lstm_kernel'"),
     (lambda c: setattr(c, "microbatches", 3), "config.microbatches must be a positive integer"),
     (lambda c: (setattr(c, "microbatches", 2), c.agent.update(kind="transformer", packing=2)),

@@ -188,6 +188,10 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
   for name, value in sizes.items():
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
       raise ValueError(f"agent: '{name}' must be a positive integer, got {value!r}")
+  if isinstance(attention_chunk, bool) or not isinstance(attention_chunk, int) or \
+      attention_chunk < 0:
+    raise ValueError(f"agent: 'attention_chunk' must be a non-negative integer, got "
+                     f"{attention_chunk!r}")
   if lstm_kernel not in KERNELS:
     raise ValueError(f"agent: unknown 'lstm_kernel' {lstm_kernel!r}; allowed: "
                      f"{', '.join(KERNELS)}")
@@ -196,7 +200,7 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
       raise ValueError("agent: 'lstm_kernel' 'pallas' needs fused_lstm=True (it is that "
                        "pass's kernel)")
     try:
-      lstm_kernel_lib.check_hidden(hidden)
+      lstm_kernel_lib.check(hidden)
     except ValueError as e:
       raise ValueError(f"agent: {e}") from None
   if kind in ("lstm", "gru"):
@@ -206,10 +210,6 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
     if position not in POSITIONS:
       raise ValueError(f"agent: unknown 'position' {position!r}; allowed: "
                        f"{', '.join(POSITIONS)}")
-    if isinstance(attention_chunk, bool) or not isinstance(attention_chunk, int) or \
-        attention_chunk < 0:
-      raise ValueError(f"agent: 'attention_chunk' must be a non-negative integer, got "
-                       f"{attention_chunk!r}")
     if width % num_heads:
       raise ValueError(f"agent: 'width' ({width}) must be divisible by 'num_heads' "
                        f"({num_heads})")

@@ -32,7 +32,11 @@ def _on_gpu() -> bool:
   return jax.default_backend() == "gpu"
 
 
-def check_hidden(hidden: int) -> None:
+def check(hidden: int) -> None:
+  """Raises ValueError where the kernels cannot run: a TPU (they are Triton's), or a width
+  Triton's products cannot take."""
+  if jax.default_backend() == "tpu":
+    raise ValueError("the pallas LSTM kernel is for GPUs (Triton); on a TPU use 'xla'")
   if hidden < 16 or hidden & (hidden - 1):
     raise ValueError(f"the pallas LSTM kernel needs 'hidden' a power of two >= 16, got {hidden}")
 

@@ -39,8 +39,8 @@ def chunked_causal_attention(q, keys, values, mask, chunk: int) -> jax.Array:
   """`attention` over a causal mask, `chunk` queries at a time: q [L, H, D], keys/values
   [H, L, D], mask bool [L, L] (no key after its query) -> [L, H, D].
 
-  Queries s…e-1 read only keys 0…e-1: the rest are masked anyway, so the product skips the
-  upper triangle (about half the attention FLOPs at long L). Each chunk is a `jax.checkpoint`:
+  Queries s … s+chunk-1 read only keys 0 … s+chunk-1: the rest are masked anyway, so the
+  products skip the upper triangle (about half the attention FLOPs at long L). Each chunk is a `jax.checkpoint`:
   the backward pass recomputes its scores, so memory holds one chunk's [H, chunk, ≤L] scores
   at a time instead of every layer's [H, L, L] (memory-efficient attention, Rabe & Staats,
   2021)."""
