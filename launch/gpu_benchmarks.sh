@@ -3,7 +3,8 @@
 # JAX with CUDA (plus flax, optax, chex, orbax-checkpoint, absl-py, ml_collections). Each part
 # has its own time limit so that one slow setting cannot take the rest down; outputs go to
 # ${OUT:-runs/gpu}. Usage:
-#   bash launch/gpu_benchmarks.sh [throughput|profile|variants|target|seeds|padlock|padlock_deep|tictactoe|all]...
+#   bash launch/gpu_benchmarks.sh [throughput|profile|variants|session14|target|seeds|padlock|
+#                                  padlock_deep|tictactoe|all]...
 set -u
 out=${OUT:-runs/gpu}     # benchmark JSON and logs
 runs=${RUNS:-$out/runs}  # training runs' work directories
@@ -29,25 +30,28 @@ part_throughput() {
     --json="$out/transformer.json"
 }
 
-part_variants() {  # what was tried (BENCHMARKS.md): unrolling, remat, act-and-learn, chunks,
-                  # microbatches, the Pallas LSTM kernels, donation
-  b 150 --agent=lstm --lstm_kernel=pallas --batch_sizes=4096,65536 --horizons=20 \
-    --json="$out/lstm_pallas.json"
-  b 150 --agent=lstm --lstm_kernel=pallas --reuse_acting_states --batch_sizes=4096,65536 \
-    --horizons=20 --json="$out/lstm_pallas_reuse_acting_states.json"
+part_variants() {  # what was tried (BENCHMARKS.md): loop unrolling, remat, act-and-learn
   b 120 --agent=lstm --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
     --json="$out/lstm_unroll4.json"
-  b 120 --agent=lstm --nodonate --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
-    --json="$out/lstm_unroll4_nodonate.json"
   b 120 --agent=lstm --reuse_acting_states --batch_sizes=4096,65536 --horizons=20 \
     --scan_unroll=4 --json="$out/lstm_unroll4_reuse_acting_states.json"
   b 150 --agent=transformer --batch_sizes=4096 --horizons=20 --scan_unroll=4 \
     --json="$out/transformer_unroll4.json"
   b 200 --agent=transformer --remat --batch_sizes=256,4096 --horizons=20,200 \
     --json="$out/transformer_remat.json"
-  b 200 --agent=transformer --attention_chunk=50 --batch_sizes=256,4096 --horizons=200 \
+}
+
+part_session14() {  # what session 14 built on the CPU (BENCHMARKS.md), to time on a GPU; the
+                    # time limits add up to 550 s, one 10-minute call
+  b 120 --agent=lstm --lstm_kernel=pallas --batch_sizes=4096,65536 --horizons=20 \
+    --json="$out/lstm_pallas.json"
+  b 100 --agent=lstm --lstm_kernel=pallas --reuse_acting_states --batch_sizes=4096,65536 \
+    --horizons=20 --json="$out/lstm_pallas_reuse_acting_states.json"
+  b 80 --agent=lstm --nodonate --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
+    --json="$out/lstm_unroll4_nodonate.json"
+  b 150 --agent=transformer --attention_chunk=50 --batch_sizes=256,4096 --horizons=200 \
     --json="$out/transformer_chunk50.json"
-  b 150 --agent=transformer --attention_chunk=50 --microbatches=4 --batch_sizes=4096 \
+  b 100 --agent=transformer --attention_chunk=50 --microbatches=4 --batch_sizes=4096 \
     --horizons=200 --json="$out/transformer_chunk50_micro4.json"
 }
 
@@ -99,9 +103,10 @@ python3 -c "import jax, flax, optax; print('jax', jax.__version__, jax.devices()
                                           'flax', flax.__version__, 'optax', optax.__version__)"
 for part in "${@:-all}"; do
   case $part in
-    all) part_throughput; part_profile; part_variants; part_target; part_seeds; part_padlock
-         part_tictactoe;;
-    throughput|profile|target|seeds|variants|padlock|padlock_deep|tictactoe) "part_$part";;
+    all) part_throughput; part_profile; part_variants; part_session14; part_target; part_seeds
+         part_padlock; part_tictactoe;;
+    throughput|profile|target|seeds|variants|session14|padlock|padlock_deep|tictactoe)
+      "part_$part";;
     *) echo "unknown part $part"; exit 2;;
   esac
 done

@@ -12,7 +12,7 @@ projection looked up exactly (a one-hot product in full float32).
 Triton has no slicing of values, so the weights come split by gate: table [4, V', H] (V
 padded to V' = 16·k rows of zeros), w_h [4, H, H], b [4, H]. H must be a power of two ≥ 16.
 Off a GPU the kernels run in Pallas's interpreter: the same numbers, slowly (the tests use
-it). Speed on a GPU: not measured yet (`launch/gpu_benchmarks.sh variants`).
+it). Speed on a GPU: not measured yet (`launch/gpu_benchmarks.sh session14`).
 """
 
 from __future__ import annotations
