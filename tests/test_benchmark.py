@@ -59,8 +59,9 @@ def test_benchmark_counts_the_packed_pass_it_ran():
   config = benchmark.setting(base, 16, 4)
   row = benchmark.measure(config, repeats=1)
   task, agent = config_lib.validate(config)
-  state = train.init_state(agent, train.make_optimizer(config), 0)
-  update = train.make_update(task, agent, train.make_optimizer(config), config)
+  optimizer = train.make_optimizer(config)
+  state = train.init_state(agent, optimizer, 0)
+  update = train.make_update(task, agent, optimizer, config)
   gflop = [benchmark.matmul_flops(lambda s: update(s)[1], state, branch=b) / 1e9
            for b in (min, max)]
   assert gflop[0] < gflop[1]  # packing halves the learning pass's rows

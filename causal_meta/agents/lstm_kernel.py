@@ -128,8 +128,7 @@ def states(table, w_h, b, tokens):
   L, B = tokens.shape
   H = w_h.shape[0]
   out = jax.ShapeDtypeStruct((L, B, H), table.dtype)
-  h, c = _call(_forward_kernel, tokens, _by_gate(table, w_h, b), [], [out, out])
-  return h, c
+  return tuple(_call(_forward_kernel, tokens, _by_gate(table, w_h, b), [], [out, out]))
 
 
 def gate_grads(table, w_h, b, tokens, h, c, dh_out):

@@ -91,10 +91,10 @@ class Block(nn.Module):
       mask &= segments[:, None] == segments[None, :]
     k, v = jnp.swapaxes(k, 0, 1), jnp.swapaxes(v, 0, 1)  # [H, L, D], the cache's layout
     if 0 < self.attention_chunk < L:
-      att = self.proj(chunked_causal_attention(q, k, v, mask, self.attention_chunk))
+      out = chunked_causal_attention(q, k, v, mask, self.attention_chunk)
     else:
-      att = self._attend(q, k, v, mask)
-    return self._mlp(x + att)
+      out = attention(q, k, v, mask)
+    return self._mlp(x + self.proj(out))
 
   def step(self, x, cache_k, cache_v, pos):
     """n consecutive positions pos, …, pos+n-1: x [n, width]; caches [H, max_len, D]; returns
