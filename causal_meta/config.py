@@ -37,6 +37,9 @@ def default() -> ml_collections.ConfigDict:
       # Transformer: > 0 attends this many queries at a time in the learning pass, keeping one
       # chunk's scores in memory instead of [L, L] per layer (the same logits; BENCHMARKS.md).
       attention_chunk=0,
+      # Transformer: the rollout in this many segments of the horizon, its KV cache in as many
+      # blocks; a step attends only to the blocks filled so far instead of the whole cache.
+      cache_segments=1,
       # LSTM: learn through the batched pass with a hand-written backward (agents/recurrent.py);
       # False: autodiff of the per-episode reference cell (the same gradient, slower).
       fused_lstm=True,
@@ -115,6 +118,8 @@ def make_agent(config, task) -> agents.Agent:
                      f"{', '.join(agents.KINDS)}")
   for name in ("hidden", "width", "num_layers", "num_heads", "mlp_ratio"):
     _positive_int(config, f"agent.{name}")
+  if "cache_segments" in a:
+    _positive_int(config, "agent.cache_segments")
   for flag in ("remat", "fused_lstm", "reuse_acting_states"):
     if not isinstance(a.get(flag, False), bool):
       raise ValueError(f"config.agent.{flag} must be True or False, got {a[flag]!r}")
@@ -133,6 +138,7 @@ def make_agent(config, task) -> agents.Agent:
                        fused_lstm=a.get("fused_lstm", True),
                        position=a.get("position", "learned"),
                        attention_chunk=a.get("attention_chunk", 0),
+                       cache_segments=a.get("cache_segments", 1),
                        lstm_kernel=a.get("lstm_kernel", "xla"),
                        author_tokens=config.teaching != "demonstration")
   except ValueError as e:

@@ -17,6 +17,7 @@ and scans over time, so a neural agent, the exact oracle and a random policy run
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import chex
@@ -39,11 +40,16 @@ class Policy(NamedTuple):
   observe: (carry, action int [], intervened bool [], observation int []) -> carry.
   record: optional carry -> pytree, what the engine keeps of the carry after `initial_carry`
     and after each `observe` (`Trajectory.acting_states`); None keeps nothing.
+  segments: optional ((end, Policy), ...), ends increasing to the horizon: the engine runs
+    steps [previous end, end) as one loop under that policy, which acts as this one does but
+    may rely on the step range, e.g. read only the memory filled by its end (the
+    transformer's KV-cache blocks, `agents.make(..., cache_segments=S)`). None: one loop.
   """
   initial_carry: Callable[[], Carry]
   action_logits: Callable[[Carry], Array]
   observe: Callable[[Carry, Array, Array, Array], Carry]
   record: Callable[[Carry], Any] | None = None
+  segments: tuple[tuple[int, "Policy"], ...] | None = None
 
 
 class Trajectory(NamedTuple):
@@ -101,7 +107,7 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
     policy = uniform_policy(task)
   record = policy.record or (lambda carry: None)
 
-  def step(carry, t):
+  def step(policy, carry, t):
     policy_carry, state = carry
     k_agent, k_expert, k_author, k_obs = jax.random.split(jax.random.fold_in(key, t), 4)
     agent_action = jax.random.categorical(k_agent, policy.action_logits(policy_carry))
@@ -126,9 +132,26 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
     return (policy_carry, next_state), out
 
   init = (policy.initial_carry(), task.initial_state())
-  _, out = jax.lax.scan(step, init, jnp.arange(task.horizon), unroll=unroll)
+  segments = policy.segments or ((task.horizon, policy),)
+  if segments[-1][0] != task.horizon:
+    raise ValueError(f"rollout: the policy's segments end at step {segments[-1][0]}, the task's "
+                     f"horizon is {task.horizon}")
+  carry, outs, start = init, [], 0
+  for end, segment_policy in segments:  # one loop per segment of the time axis
+    carry, out = jax.lax.scan(functools.partial(step, segment_policy), carry,
+                              jnp.arange(start, end), unroll=unroll)
+    outs.append(out)
+    start = end
+  out = outs[0] if len(outs) == 1 else jax.tree.map(lambda *xs: jnp.concatenate(xs), *outs)
   states = None if policy.record is None else (record(init[0]), out[-1])
   return Trajectory(theta, *out[:-2], acting_states=states, expert_log_probs=out[-2])
+
+
+def segment_ends(horizon: int, segments: int) -> tuple[int, ...]:
+  """The end (exclusive) of each of `segments` near-equal consecutive segments of
+  range(horizon), at most `horizon` of them."""
+  segments = min(segments, horizon)
+  return tuple(round(horizon * (i + 1) / segments) for i in range(segments))
 
 
 def _fixed(expert_prob) -> bool:

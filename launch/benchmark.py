@@ -30,6 +30,8 @@ flags.DEFINE_integer("num_heads", 4, "Transformer heads.")
 flags.DEFINE_bool("remat", False, "Transformer: recompute attention in the backward pass.")
 flags.DEFINE_integer("attention_chunk", 0, "Transformer: the learning pass attends this many "
                      "queries at a time (0: all at once).")
+flags.DEFINE_integer("cache_segments", 1, "Transformer: the rollout in this many segments, "
+                     "each step attending only to the KV-cache blocks filled so far.")
 flags.DEFINE_bool("fused_lstm", True, "LSTM: the batched learning pass with a hand-written "
                   "backward (--nofused_lstm: autodiff of the reference cell).")
 flags.DEFINE_enum("lstm_kernel", "xla", ["xla", "pallas"], "Fused LSTM: its recurrences as "
@@ -77,7 +79,8 @@ def main(argv):
   base.task.name = FLAGS.task
   base.agent.update(kind=FLAGS.agent, hidden=FLAGS.hidden, width=FLAGS.width,
                     num_layers=FLAGS.num_layers, num_heads=FLAGS.num_heads, remat=FLAGS.remat,
-                    attention_chunk=FLAGS.attention_chunk, fused_lstm=FLAGS.fused_lstm,
+                    attention_chunk=FLAGS.attention_chunk,
+                    cache_segments=FLAGS.cache_segments, fused_lstm=FLAGS.fused_lstm,
                     lstm_kernel=FLAGS.lstm_kernel,
                     reuse_acting_states=FLAGS.reuse_acting_states, packing=FLAGS.packing)
   base.scan_unroll = FLAGS.scan_unroll

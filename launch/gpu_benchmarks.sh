@@ -3,8 +3,8 @@
 # JAX with CUDA (plus flax, optax, chex, orbax-checkpoint, absl-py, ml_collections). Each part
 # has its own time limit so that one slow setting cannot take the rest down; outputs go to
 # ${OUT:-runs/gpu}. Usage:
-#   bash launch/gpu_benchmarks.sh [throughput|profile|variants|session14|target|seeds|padlock|
-#                                  padlock_deep|tictactoe|all]...
+#   bash launch/gpu_benchmarks.sh [throughput|profile|variants|session14|session15|target|seeds|
+#                                  padlock|padlock_deep|tictactoe|all]...
 set -u
 out=${OUT:-runs/gpu}     # benchmark JSON and logs
 runs=${RUNS:-$out/runs}  # training runs' work directories
@@ -55,6 +55,14 @@ part_session14() {  # what session 14 built on the CPU (BENCHMARKS.md), to time 
     --horizons=200 --json="$out/transformer_chunk50_micro4.json"
 }
 
+part_session15() {  # session 15 (BENCHMARKS.md): the transformer's KV cache in blocks, at T = 20
+                    # and 200 with the same flags (the T = 200 / T = 20 target); 540 s in all
+  for s in 1 4 8; do
+    b 180 --agent=transformer --attention_chunk=50 --cache_segments=$s --batch_sizes=256,4096 \
+      --horizons=20,200 --json="$out/transformer_chunk50_segments$s.json"
+  done
+}
+
 part_padlock() {  # the README's padlock table (the config's gpu size: batch 4,096)
   timeout 500 python3 -m launch.sweep --config=experiments/padlock.py:gpu \
     --workdir="$runs/padlock" --noprogress \
@@ -103,9 +111,9 @@ python3 -c "import jax, flax, optax; print('jax', jax.__version__, jax.devices()
                                           'flax', flax.__version__, 'optax', optax.__version__)"
 for part in "${@:-all}"; do
   case $part in
-    all) part_throughput; part_profile; part_variants; part_session14; part_target; part_seeds
-         part_padlock; part_tictactoe;;
-    throughput|profile|target|seeds|variants|session14|padlock|padlock_deep|tictactoe)
+    all) part_throughput; part_profile; part_variants; part_session14; part_session15
+         part_target; part_seeds; part_padlock; part_tictactoe;;
+    throughput|profile|target|seeds|variants|session14|session15|padlock|padlock_deep|tictactoe)
       "part_$part";;
     *) echo "unknown part $part"; exit 2;;
   esac

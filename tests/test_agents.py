@@ -159,6 +159,73 @@ def test_chunked_attention_skips_the_masked_keys():
   assert count(chunked) == 2 * 2 * width * (4 * 4 + 4 * 8 + 4 * 12)
 
 
+@pytest.mark.parametrize("position", ["learned", "rope"])
+def test_cache_segments_change_no_number(position):
+  """`cache_segments=S`: the transformer acts in S loops over segments of the horizon, its KV
+  cache in S blocks, a step attending only to the blocks filled so far. The rollout is the
+  one-loop rollout (padlock, mixed authors, episodes ending early), for S that do and do not
+  divide T = 7, down to one step per segment; replayed through the policy's own `observe`
+  (which writes whichever block holds the position) the logits are the learning pass's. And
+  the attention products shrink by exactly the unread slots: a step of segment [start, end)
+  reads 2·end + 1 of the 2T + 1 slots, with one query per layer per token except in the top
+  layer, which attends for the last token only."""
+  task = tasks.make("padlock", num_switches=4, num_secret=2, epsilon=0.1, horizon=7)
+  make = lambda S: agents.make("transformer", task, position=position, cache_segments=S,
+                               **SIZES)
+  params = make(1).init(jax.random.PRNGKey(0))
+  braid = lambda S: rollout.braid(task, make(S).policy(params), jax.random.PRNGKey(1), 16,
+                                  0.5)
+  want = jax.jit(lambda: braid(1))()
+  assert bool(want.done.any()) and bool(want.intervened.any() & ~want.intervened.all())
+  for S in (2, 3, 7, 50):
+    jax.tree.map(np.testing.assert_array_equal, jax.jit(lambda: braid(S))(), want)
+  agent = make(3)
+  assert agent.segment_ends == (2, 5, 7) and agent.module.cache_ends == (5, 11, 15)
+  assert make(50).segment_ends == tuple(range(1, 8))
+  got_a, got_o = jax.jit(acting_logits, static_argnums=0)(agent, params, want)
+  want_a, want_o = agent.unroll(params, want)
+  np.testing.assert_allclose(got_a, want_a, atol=2e-5, rtol=1e-5)
+  np.testing.assert_allclose(got_o, want_o, atol=2e-5, rtol=1e-5)
+
+  T, width, layers = task.horizon, SIZES["width"], SIZES["num_layers"]
+  queries = 2 * (layers - 1) + 1
+  unread = sum((end - start) * (2 * T - 2 * end) for start, end in zip([0, 2, 5], [2, 5, 7]))
+  saved = benchmark.matmul_flops(lambda: braid(1)) - benchmark.matmul_flops(lambda: braid(3))
+  assert saved == 16 * unread * queries * 2 * 2 * width
+
+
+def test_a_segment_reads_only_the_cache_blocks_it_fills():
+  """With NaN in every cache block after the segment's, the segment's policy still gives
+  the one-block policy's logits on a clean cache: it never read those blocks. (The policy
+  outside segments does read them all: a masked NaN value poisons its attention sum,
+  0 · NaN = NaN.)"""
+  task = tasks.make("bandit", horizon=6)
+  plain = agents.make("transformer", task, **SIZES).policy
+  agent = agents.make("transformer", task, cache_segments=3, **SIZES)
+  params = agent.init(jax.random.PRNGKey(0))
+  policy, want_policy = agent.policy(params), plain(params)
+  assert [end for end, _ in policy.segments] == [2, 4, 6]
+  true = jnp.asarray(True)
+
+  def poisoned(carry, segment):
+    (keys, values, pos), logits, states = carry
+    poison = lambda blocks: blocks[:segment + 1] + tuple(jnp.full_like(b, jnp.nan)
+                                                         for b in blocks[segment + 1:])
+    return ((tuple(map(poison, keys)), tuple(map(poison, values)), pos), logits, states)
+
+  carry, want = policy.initial_carry(), want_policy.initial_carry()
+  for t, (a, o) in enumerate([(0, 1), (2, 0), (1, 1), (3, 0), (0, 0)]):
+    a, o, segment = jnp.int32(a), jnp.int32(o), t // 2
+    want = want_policy.observe(want, a, true, o)
+    dirty = poisoned(carry, segment)
+    got = policy.segments[segment][1].observe(dirty, a, true, o)
+    np.testing.assert_allclose(policy.action_logits(got), want_policy.action_logits(want),
+                               rtol=1e-6, atol=1e-6)
+    if segment < 2:
+      assert np.isnan(policy.action_logits(policy.observe(dirty, a, true, o))).all()
+    carry = policy.segments[segment][1].observe(carry, a, true, o)
+
+
 def test_remat_and_unroll_change_no_number():
   """The speed options compute the same function: transformer remat (same loss and gradient),
   recurrent learning-scan unrolling and rollout unrolling (same trajectory and logits)."""

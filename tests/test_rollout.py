@@ -117,6 +117,19 @@ def test_rollout_is_reproducible_and_keyed():
   assert not np.array_equal(a.actions, c.actions)
 
 
+def test_segments_run_the_same_rollout():
+  """`Policy.segments`: each segment of the time axis runs as its own loop under its own
+  policy; with the same policy in each, the rollout is the one-loop rollout. Segments that
+  stop short of the horizon are refused, naming both."""
+  task = tasks.make("bandit")
+  p, key = rollout.uniform_policy(task), jax.random.PRNGKey(5)
+  want = rollout.braid(task, p, key, 16, 0.5)
+  got = rollout.braid(task, p._replace(segments=((3, p), (task.horizon, p))), key, 16, 0.5)
+  jax.tree.map(np.testing.assert_array_equal, got, want)
+  with pytest.raises(ValueError, match=f"end at step 3, the task's horizon is {task.horizon}"):
+    rollout.braid(task, p._replace(segments=((3, p),)), key, 16)
+
+
 def test_oracle_policies_reproduce_remark_11():
   """Intervening finds the best arm more often than conditioning, which repeats itself."""
   task = tasks.make("bandit")

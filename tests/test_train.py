@@ -182,6 +182,7 @@ BAD_CONFIGS = [
     (lambda c: setattr(c.agent, "attention_chunk", -1), "config.agent: 'attention_chunk'"),
     (lambda c: setattr(c.agent, "lstm_kernel", "cuda"), "config.agent: unknown 'lstm_kernel'"),
     (lambda c: setattr(c, "microbatches", 3), "config.microbatches must be a positive integer"),
+    (lambda c: setattr(c.agent, "cache_segments", 0), "config.agent.cache_segments must be a"),
     (lambda c: (setattr(c, "microbatches", 2), c.agent.update(kind="transformer", packing=2)),
      "config.microbatches: packing"),
 ]

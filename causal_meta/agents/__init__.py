@@ -59,16 +59,25 @@ class Agent:
     example = jnp.zeros((2 * self.horizon,), jnp.int32)
     return self.module.init(key, example)["params"]
 
-  def _step(self, params, carry, tokens, return_states=False):
+  def _step(self, params, carry, tokens, return_states=False, **kwargs):
     """Feeds int32 [n] tokens: (carry, action logits [n, A], observation logits [n, O]), and
-    with `return_states` (recurrent modules) the states after each token."""
-    kwargs = {"return_states": True} if return_states else {}
+    with `return_states` (recurrent modules) the states after each token. kwargs: the
+    transformer's `cache_block` and `last_only` (`Transformer.step`)."""
+    if return_states:
+      kwargs["return_states"] = True
     return self.module.apply({"params": params}, carry, tokens, method="step", **kwargs)
 
   @property
   def packs_episodes(self) -> bool:
     """Whether `unroll` can pack episodes end to end (`packed`): the transformer."""
     return isinstance(self.module, Transformer)
+
+  @property
+  def segment_ends(self) -> tuple[int, ...]:
+    """The env steps at which acting's segments end: one per block of the transformer's
+    cache (BOS and the first segment's steps fill block 0, each later segment its own)."""
+    ends = getattr(self.module, "cache_ends", ())
+    return tuple((end - 1) // 2 for end in ends) or (self.horizon,)
 
   @property
   def reuses_acting_states(self) -> bool:
@@ -81,31 +90,45 @@ class Agent:
     outcome: None/-1 (start with BOS) or the outcome to condition on (int []).
     record_states: keep the recurrent state after every token in the trajectory
       (`acting_states`) for `unroll` to reuse, when `reuses_acting_states`; else ignored.
+    A transformer with its cache in blocks (`make(..., cache_segments=S)`) acts in S
+    `rollout.Policy.segments`, each attending only to the blocks filled by its end.
     """
     A = self.num_actions
     record_states = record_states and self.reuses_acting_states
+    transformer = isinstance(self.module, Transformer)
 
-    def step(carry, step_tokens):
-      """(carry, action logits [n, A], the states after each of the n tokens or None)."""
-      out = self._step(params, carry, step_tokens, record_states)
-      return out[0], out[1], out[3] if record_states else None
+    def acting(cache_block):
+      """The Policy whose transformer writes to `cache_block` (None: wherever pos lies)."""
+      # Acting needs only the last token's action logits: the transformer skips the rest.
+      kwargs = dict(cache_block=cache_block, last_only=True) if transformer else {}
 
-    def initial_carry():
-      carry = self.module.apply({"params": params}, method="initial_carry")
-      carry, action_logits, states = step(carry, self._first(outcome)[None])
-      # Shaped like a step's two states, so the carry keeps its shape: (zeros, after BOS).
-      states = jax.tree.map(lambda s: jnp.concatenate([jnp.zeros_like(s), s]), states)
-      return carry, action_logits[0], states
+      def step(carry, step_tokens):
+        """(carry, action logits [n or 1, A], the states after each of the n tokens or None)."""
+        out = self._step(params, carry, step_tokens, record_states, **kwargs)
+        return out[0], out[1], out[3] if record_states else None
 
-    def observe(carry, action, intervened, observation):
-      # The action and observation tokens in one call (one pass through a transformer).
-      step_tokens = jnp.stack([tokens.action_token(action, self._authors(intervened), A),
-                               tokens.observation_token(observation, A)])
-      carry, action_logits, states = step(carry[0], step_tokens)
-      return carry, action_logits[-1], states
+      def initial_carry():
+        carry = self.module.apply({"params": params}, method="initial_carry")
+        carry, action_logits, states = step(carry, self._first(outcome)[None])
+        # Shaped like a step's two states, so the carry keeps its shape: (zeros, after BOS).
+        states = jax.tree.map(lambda s: jnp.concatenate([jnp.zeros_like(s), s]), states)
+        return carry, action_logits[0], states
 
-    return rollout.Policy(initial_carry, lambda carry: carry[1], observe,
-                          (lambda carry: carry[2]) if record_states else None)
+      def observe(carry, action, intervened, observation):
+        # The action and observation tokens in one call (one pass through a transformer).
+        step_tokens = jnp.stack([tokens.action_token(action, self._authors(intervened), A),
+                                 tokens.observation_token(observation, A)])
+        carry, action_logits, states = step(carry[0], step_tokens)
+        return carry, action_logits[-1], states
+
+      return rollout.Policy(initial_carry, lambda carry: carry[1], observe,
+                            (lambda carry: carry[2]) if record_states else None)
+
+    policy = acting(None)
+    ends = self.segment_ends
+    if len(ends) > 1:  # segment j writes cache block j
+      policy = policy._replace(segments=tuple((end, acting(j)) for j, end in enumerate(ends)))
+    return policy
 
   def unroll(self, params, traj: rollout.Trajectory, outcome=None,
              packed: packing.Packing | None = None) -> tuple[jax.Array, jax.Array]:
@@ -168,7 +191,7 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
          num_heads: int = 4, mlp_ratio: int = 4, author_tokens: bool = True,
          num_outcomes: int = 0, remat: bool = False, unroll: int = 1,
          fused_lstm: bool = True, position: str = "learned", attention_chunk: int = 0,
-         lstm_kernel: str = "xla") -> Agent:
+         lstm_kernel: str = "xla", cache_segments: int = 1) -> Agent:
   """Builds an agent of `kind` ('lstm', 'gru' or 'transformer') for `task`'s alphabets.
 
   Recurrent agents use `hidden` (and `unroll`: steps per iteration of the learning scan;
@@ -176,7 +199,9 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
   recurrences run as XLA loops or, `lstm_kernel="pallas"`, as Pallas kernels); the
   transformer uses `width`, `num_layers`, `num_heads`, `mlp_ratio`, `position` (learned,
   rope or none; see `Transformer`), `remat` (recompute attention in the backward pass) and
-  `attention_chunk` (0, or the learning pass attends this many queries at a time).
+  `attention_chunk` (0, or the learning pass attends this many queries at a time) and
+  `cache_segments` (acting in this many segments of the horizon, the KV cache in as many
+  blocks, each step attending only to the blocks filled so far; `rollout.Policy.segments`).
   `author_tokens`, `num_outcomes`: see `Agent`.
   """
   if num_outcomes not in (0, tokens.NUM_OUTCOMES):
@@ -184,7 +209,7 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
                      f"got {num_outcomes!r}")
   vocab = tokens.vocab_size(task.num_actions, task.num_observations, num_outcomes)
   sizes = dict(hidden=hidden, width=width, num_layers=num_layers, num_heads=num_heads,
-               mlp_ratio=mlp_ratio)
+               mlp_ratio=mlp_ratio, cache_segments=cache_segments)
   for name, value in sizes.items():
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
       raise ValueError(f"agent: '{name}' must be a positive integer, got {value!r}")
@@ -214,10 +239,16 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
       raise ValueError(f"agent: 'width' ({width}) must be divisible by 'num_heads' "
                        f"({num_heads})")
     # BOS + 2T tokens: the last observation token is consumed (and unused) while acting.
+    # Cache block j ends after segment j's last step (BOS + 2 tokens a step).
+    cache_ends = ()
+    if cache_segments > 1:
+      cache_ends = tuple(2 * end + 1 for end in rollout.segment_ends(task.horizon,
+                                                                     cache_segments))
     module = Transformer(vocab, task.num_actions, task.num_observations,
                          max_len=2 * task.horizon + 1, width=width, num_layers=num_layers,
                          num_heads=num_heads, mlp_ratio=mlp_ratio, remat=remat,
-                         position=position, attention_chunk=attention_chunk)
+                         position=position, attention_chunk=attention_chunk,
+                         cache_ends=cache_ends)
   else:
     raise ValueError(f"unknown agent kind {kind!r}; allowed: {', '.join(KINDS)}")
   return Agent(module, task.num_actions, task.num_observations, task.horizon,
