@@ -159,25 +159,23 @@ def test_chunked_attention_skips_the_masked_keys():
   assert count(chunked) == 2 * 2 * width * (4 * 4 + 4 * 8 + 4 * 12)
 
 
-@pytest.mark.parametrize("position", ["learned", "rope"])
-def test_cache_segments_change_no_number(position):
+def test_cache_segments_change_no_number():
   """`cache_segments=S`: the transformer acts in S loops over segments of the horizon, its KV
   cache in S blocks, a step attending only to the blocks filled so far. The rollout is the
-  one-loop rollout (padlock, mixed authors, episodes ending early), for S that do and do not
-  divide T = 7, down to one step per segment; replayed through the policy's own `observe`
+  one-loop rollout (padlock, mixed authors, episodes ending early), for S = 3, which does not
+  divide T = 7, and S = 7, one step per segment; replayed through the policy's own `observe`
   (which writes whichever block holds the position) the logits are the learning pass's. And
   the attention products shrink by exactly the unread slots: a step of segment [start, end)
   reads 2·end + 1 of the 2T + 1 slots, with one query per layer per token except in the top
   layer, which attends for the last token only."""
   task = tasks.make("padlock", num_switches=4, num_secret=2, epsilon=0.1, horizon=7)
-  make = lambda S: agents.make("transformer", task, position=position, cache_segments=S,
-                               **SIZES)
+  make = lambda S: agents.make("transformer", task, cache_segments=S, **SIZES)
   params = make(1).init(jax.random.PRNGKey(0))
   braid = lambda S: rollout.braid(task, make(S).policy(params), jax.random.PRNGKey(1), 16,
                                   0.5)
   want = jax.jit(lambda: braid(1))()
   assert bool(want.done.any()) and bool(want.intervened.any() & ~want.intervened.all())
-  for S in (2, 3, 7, 50):
+  for S in (3, 7):
     jax.tree.map(np.testing.assert_array_equal, jax.jit(lambda: braid(S))(), want)
   agent = make(3)
   assert agent.segment_ends == (2, 5, 7) and agent.module.cache_ends == (5, 11, 15)
