@@ -20,6 +20,7 @@ import numpy as np
 
 from causal_meta import config as config_lib
 from causal_meta import evaluate, train
+from causal_meta.agents import lstm_kernel
 
 # Dense peak FLOP/s by device kind, float32 (non-tensor-core) and bf16 tensor-core, for the
 # "fraction of peak" column. Unknown devices report no fraction.
@@ -212,6 +213,8 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
       remat=config.agent.remat, attention_chunk=config.agent.get("attention_chunk", 0),
       cache_segments=config.agent.get("cache_segments", 1),
       fused_lstm=config.agent.fused_lstm, lstm_kernel=config.agent.get("lstm_kernel", "xla"),
+      lstm_kernel_tuning=(dict(block=lstm_kernel.BLOCK, num_warps=lstm_kernel.NUM_WARPS)
+                          if config.agent.get("lstm_kernel", "xla") == "pallas" else None),
       reuse_acting_states=config.agent.reuse_acting_states,
       packing=config.agent.get("packing", 1), packed_fraction=packed, top_ops=ops,
       gflop_per_update=flops / K / 1e9 if flops else None,

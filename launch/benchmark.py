@@ -36,6 +36,10 @@ flags.DEFINE_bool("fused_lstm", True, "LSTM: the batched learning pass with a ha
                   "backward (--nofused_lstm: autodiff of the reference cell).")
 flags.DEFINE_enum("lstm_kernel", "xla", ["xla", "pallas"], "Fused LSTM: its recurrences as "
                   "XLA loops or Pallas (Triton) kernels.")
+flags.DEFINE_integer("lstm_block", None, "Pallas LSTM kernels: episodes per program, a power "
+                     "of two >= 16 (default: lstm_kernel.BLOCK).")
+flags.DEFINE_integer("lstm_warps", None, "Pallas LSTM kernels: Triton warps per program "
+                     "(default: lstm_kernel.NUM_WARPS).")
 flags.DEFINE_bool("reuse_acting_states", False, "Fused LSTM: learn from the states the "
                   "rollout computed instead of running the recurrence again.")
 flags.DEFINE_float("packing", 1.0, "Transformer: episodes per row of the learning pass "
@@ -68,6 +72,7 @@ def main(argv):
   quiet_logging()
   from causal_meta import benchmark
   from causal_meta import config as config_lib
+  from causal_meta.agents import lstm_kernel
   try:
     batch_sizes = [int(b) for b in FLAGS.batch_sizes]
     horizons = [int(t) for t in FLAGS.horizons]
@@ -90,6 +95,11 @@ def main(argv):
   base.eval_episodes = FLAGS.eval_episodes
   if FLAGS.learning_rate is not None:
     base.optim.learning_rate = FLAGS.learning_rate
+  try:
+    lstm_kernel.configure(FLAGS.lstm_block, FLAGS.lstm_warps)
+  except ValueError as e:
+    print(f"error: --lstm_block / --lstm_warps: {e}", file=sys.stderr)
+    sys.exit(2)
   try:
     settings = [benchmark.setting(base, b, t) for b in batch_sizes for t in horizons]
   except ValueError as e:

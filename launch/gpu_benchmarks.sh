@@ -3,8 +3,8 @@
 # JAX with CUDA (plus flax, optax, chex, orbax-checkpoint, absl-py, ml_collections). Each part
 # has its own time limit so that one slow setting cannot take the rest down; outputs go to
 # ${OUT:-runs/gpu}. Usage:
-#   bash launch/gpu_benchmarks.sh [throughput|profile|variants|session14|session15|target|seeds|
-#                                  padlock|padlock_deep|tictactoe|all]...
+#   bash launch/gpu_benchmarks.sh [throughput|profile|variants|session14|session15|tune_lstm|
+#                                  target|seeds|padlock|padlock_deep|tictactoe|all]...
 set -u
 out=${OUT:-runs/gpu}     # benchmark JSON and logs
 runs=${RUNS:-$out/runs}  # training runs' work directories
@@ -63,6 +63,17 @@ part_session15() {  # session 15 (BENCHMARKS.md): the transformer's KV cache in 
   done
 }
 
+part_tune_lstm() {  # the Pallas LSTM kernels' block (episodes per program) and warps, B = 65,536;
+                    # 9 settings, 540 s in all (run after session14 shows they compile)
+  for block in 16 32 64; do
+    for warps in 2 4 8; do
+      b 60 --agent=lstm --lstm_kernel=pallas --lstm_block=$block --lstm_warps=$warps \
+        --batch_sizes=65536 --horizons=20 --repeats=3 \
+        --json="$out/lstm_pallas_block${block}_warps$warps.json"
+    done
+  done
+}
+
 part_padlock() {  # the README's padlock table (the config's gpu size: batch 4,096)
   timeout 500 python3 -m launch.sweep --config=experiments/padlock.py:gpu \
     --workdir="$runs/padlock" --noprogress \
@@ -113,7 +124,8 @@ for part in "${@:-all}"; do
   case $part in
     all) part_throughput; part_profile; part_variants; part_session14; part_session15
          part_target; part_seeds; part_padlock; part_tictactoe;;
-    throughput|profile|target|seeds|variants|session14|session15|padlock|padlock_deep|tictactoe)
+    throughput|profile|target|seeds|variants|session14|session15|tune_lstm|padlock|padlock_deep\
+    |tictactoe)
       "part_$part";;
     *) echo "unknown part $part"; exit 2;;
   esac

@@ -301,6 +301,31 @@ def test_pallas_lstm_kernels_equal_the_xla_pass():
                  got_grad, want_grad)
 
 
+def test_lstm_kernel_block_and_warps_are_tunable(monkeypatch):
+  """`lstm_kernel.configure` (`launch.benchmark --lstm_block --lstm_warps`) refuses sizes
+  Triton cannot take, changing nothing; a block of 16 episodes (3 programs for 40, the last
+  padded) gives the XLA recurrence's states."""
+  monkeypatch.setattr(lstm_kernel, "BLOCK", lstm_kernel.BLOCK)
+  monkeypatch.setattr(lstm_kernel, "NUM_WARPS", lstm_kernel.NUM_WARPS)
+  before = lstm_kernel.BLOCK, lstm_kernel.NUM_WARPS
+  for bad in (dict(block=24), dict(block=8), dict(block=True), dict(num_warps=3),
+              dict(num_warps=64), dict(block=16, num_warps=0)):
+    with pytest.raises(ValueError, match="must be a power of two"):
+      lstm_kernel.configure(**bad)
+    assert (lstm_kernel.BLOCK, lstm_kernel.NUM_WARPS) == before
+  lstm_kernel.configure(block=16, num_warps=2)
+  assert (lstm_kernel.BLOCK, lstm_kernel.NUM_WARPS) == (16, 2)
+  V, H, L, B = 13, 16, 5, 40
+  keys = jax.random.split(jax.random.PRNGKey(0), 4)
+  weights = (0.5 * jax.random.normal(keys[0], (V, 4 * H)),
+             0.3 * jax.random.normal(keys[1], (H, 4 * H)),
+             0.1 * jax.random.normal(keys[2], (4 * H,)))
+  tokens = jax.random.randint(keys[3], (L, B), 0, V)
+  want = recurrent._lstm_states(*weights, tokens, 1)
+  got = recurrent._lstm_states(*weights, tokens, 1, kernel="pallas")
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), got, want)
+
+
 def test_pallas_lstm_kernels_lower_to_triton(monkeypatch):
   """On a GPU the two kernels compile through Triton: lowered here for CUDA (no GPU needed,
   nothing runs), the learning pass's gradient holds two Triton calls, forward and backward."""

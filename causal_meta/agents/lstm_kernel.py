@@ -24,8 +24,23 @@ from jax.experimental.pallas import triton as pl_triton
 
 # First guesses, untuned: episodes per program (a power of two >= 16), and Triton's warps per
 # program. A block's [BLOCK, H] tensors live in registers; ~15 are live in the backward step.
+# `configure` changes them (`launch.benchmark --lstm_block --lstm_warps`, for tuning).
 BLOCK = 32
 NUM_WARPS = 4
+
+
+def configure(block: int | None = None, num_warps: int | None = None) -> None:
+  """Sets BLOCK and NUM_WARPS for kernels traced from now on (None keeps the current value).
+  Raises ValueError, changing nothing, for a block that is not a power of two >= 16 or warps
+  not a power of two in 1…32."""
+  for name, value, low, high in (("block", block, 16, None), ("num_warps", num_warps, 1, 32)):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or
+                              value < low or (high and value > high) or value & (value - 1)):
+      bound = f"in {low}…{high}" if high else f">= {low}"
+      raise ValueError(f"lstm_kernel: '{name}' must be a power of two {bound}, got {value!r}")
+  global BLOCK, NUM_WARPS
+  BLOCK = BLOCK if block is None else block
+  NUM_WARPS = NUM_WARPS if num_warps is None else num_warps
 
 
 def _on_gpu() -> bool:
