@@ -42,15 +42,13 @@ part_variants() {  # what was tried (BENCHMARKS.md): loop unrolling, remat, act-
 }
 
 part_session14() {  # what session 14 built on the CPU (BENCHMARKS.md), to time on a GPU; the
-                    # time limits add up to 550 s, one 10-minute call
+                    # time limits add up to 400 s (attention_chunk alone: part_session15)
   b 120 --agent=lstm --lstm_kernel=pallas --batch_sizes=4096,65536 --horizons=20 \
     --json="$out/lstm_pallas.json"
   b 100 --agent=lstm --lstm_kernel=pallas --reuse_acting_states --batch_sizes=4096,65536 \
     --horizons=20 --json="$out/lstm_pallas_reuse_acting_states.json"
   b 80 --agent=lstm --nodonate --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
     --json="$out/lstm_unroll4_nodonate.json"
-  b 150 --agent=transformer --attention_chunk=50 --batch_sizes=256,4096 --horizons=200 \
-    --json="$out/transformer_chunk50.json"
   b 100 --agent=transformer --attention_chunk=50 --microbatches=4 --batch_sizes=4096 \
     --horizons=200 --json="$out/transformer_chunk50_micro4.json"
 }
