@@ -197,6 +197,7 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
       print(f"warning: profiling failed ({type(e).__name__}: {e})", file=sys.stderr)
 
   K, B, T = config.updates_per_call, config.batch_size, task.horizon
+  kernel = config.agent.get("lstm_kernel", "xla")
   device = jax.devices()[0]
   stats = device.memory_stats() if hasattr(device, "memory_stats") else None
   peak = PEAK_FLOPS.get(device.device_kind, {}).get("float32")
@@ -212,9 +213,9 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
       microbatches=config.get("microbatches", 1), donate=donate,
       remat=config.agent.remat, attention_chunk=config.agent.get("attention_chunk", 0),
       cache_segments=config.agent.get("cache_segments", 1),
-      fused_lstm=config.agent.fused_lstm, lstm_kernel=config.agent.get("lstm_kernel", "xla"),
+      fused_lstm=config.agent.fused_lstm, lstm_kernel=kernel,
       lstm_kernel_tuning=(dict(block=lstm_kernel.BLOCK, num_warps=lstm_kernel.NUM_WARPS)
-                          if config.agent.get("lstm_kernel", "xla") == "pallas" else None),
+                          if kernel == "pallas" else None),
       reuse_acting_states=config.agent.reuse_acting_states,
       packing=config.agent.get("packing", 1), packed_fraction=packed, top_ops=ops,
       gflop_per_update=flops / K / 1e9 if flops else None,

@@ -210,14 +210,19 @@ class Transformer(nn.Module):
     out = self.head(self.ln_f(x))
     return out[..., :self.num_actions], out[..., self.num_actions:]
 
-  def initial_carry(self):
+  @property
+  def cache_blocks(self) -> tuple[tuple[int, int], ...]:
+    """(first slot, end slot) of each cache block."""
     ends = tuple(self.cache_ends) or (self.max_len,)
     if ends[-1] != self.max_len or list(ends) != sorted(set(ends)) or ends[0] < 1:
       raise ValueError(f"transformer: cache_ends {ends} must increase to max_len "
                        f"{self.max_len}")
+    return tuple(zip((0,) + ends[:-1], ends))
+
+  def initial_carry(self):
     head = self.width // self.num_heads
     empty = tuple(jnp.zeros((self.num_heads, end - start, head))
-                  for start, end in zip((0,) + ends[:-1], ends))
+                  for start, end in self.cache_blocks)
     empty = tuple(empty for _ in range(self.num_layers))
     return empty, empty, jnp.zeros((), jnp.int32)
 
@@ -232,7 +237,7 @@ class Transformer(nn.Module):
     x = self.embed(tokens)
     if self.position == "learned":
       x = x + jax.lax.dynamic_slice_in_dim(self.pos_embed, pos, tokens.shape[0])
-    starts = (0,) + tuple(self.cache_ends[:-1])
+    starts = tuple(start for start, _ in self.cache_blocks)
     new_k, new_v = [], []
     for i, (layer, k, v) in enumerate(zip(self.blocks, keys, values)):
       x, k, v = layer.step(x, k, v, pos, starts, cache_block,
