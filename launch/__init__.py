@@ -11,6 +11,20 @@ def quiet_logging() -> None:
     logging.set_verbosity(logging.WARNING)
 
 
+def define_check_flag() -> None:
+  """`--check`: a dry run for batch jobs and sweeps. The launcher validates its flags and
+  config(s), prints a `check:` line per run it would start, and exits 0; nothing is compiled
+  or written."""
+  flags.DEFINE_bool("check", False, "Validate the flags and config(s), print what would run, "
+                    "and exit: nothing is compiled or written.")
+
+
+def describe(config) -> str:
+  """One run in a few words, for `--check`."""
+  return (f"{config.task.name}, {config.agent.kind}, {config.teaching} teaching, batch "
+          f"{config.batch_size}, {config.num_updates} updates")
+
+
 def fail(message: str, status: int = 2):
   """One line on stderr, no traceback."""
   print(f"error: {message}", file=sys.stderr, flush=True)

@@ -19,7 +19,7 @@ import sys
 
 from absl import app, flags
 
-from launch import quiet_logging
+from launch import define_check_flag, quiet_logging
 
 flags.DEFINE_string("task", "bandit", "Task name (its horizon is set by --horizons).")
 flags.DEFINE_string("agent", "lstm", "lstm | gru | transformer.")
@@ -63,6 +63,7 @@ flags.DEFINE_float("learning_rate", None, "Adam learning rate (default: the conf
 flags.DEFINE_string("profile_dir", None, "Also trace two chunks of each setting into "
                     "DIR/<agent>_B<B>_T<T> and print the costliest ops.")
 flags.DEFINE_string("json", None, "Also write the rows to this JSON file.")
+define_check_flag()
 FLAGS = flags.FLAGS
 
 
@@ -113,6 +114,13 @@ def main(argv):
   if FLAGS.target_kl is not None and FLAGS.target_kl <= 0:
     print(f"error: --target_kl must be positive, got {FLAGS.target_kl}", file=sys.stderr)
     sys.exit(2)
+  if FLAGS.check:
+    what = "time to target" if FLAGS.target_kl is not None else "throughput"
+    for c in settings:
+      print(f"check: {what}: {c.task.name}, {c.agent.kind}, {c.teaching} teaching, "
+            f"B={c.batch_size}, T={c.task[c.task.name].horizon}"
+            + (f" -> {FLAGS.json}" if FLAGS.json else ""))
+    return
   rows = []
   if FLAGS.target_kl is None:
     header, fmt = benchmark.HEADER, benchmark.format_row

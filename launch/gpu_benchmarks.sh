@@ -5,12 +5,20 @@
 # ${OUT:-runs/gpu}. Usage:
 #   bash launch/gpu_benchmarks.sh [throughput|profile|variants|session14|session15|tune_lstm|
 #                                  target|seeds|padlock|padlock_deep|tictactoe|all]...
+# CHECK=1 first, on any machine: every command validates its flags and configs (`--check`) and
+# says what it would run; nothing is compiled or written (tictactoe, a fixed recipe, is skipped).
 set -u
 out=${OUT:-runs/gpu}     # benchmark JSON and logs
 runs=${RUNS:-$out/runs}  # training runs' work directories
-mkdir -p "$out" "$runs"
+check=${CHECK:+--check}
+[ -n "$check" ] || mkdir -p "$out" "$runs"
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
-b() { timeout "$1" python3 -m launch.benchmark "${@:2}"; echo "(exit $?)"; }
+b() { timeout "$1" python3 -m launch.benchmark $check "${@:2}"; echo "(exit $?)"; }
+sw() {  # sw LIMIT NAME LINES ARGS...: launch.sweep into $out/NAME.log, then its last LINES lines
+  if [ -n "$check" ]; then python3 -m launch.sweep --check "${@:4}"; echo "$2 (exit $?)"; return; fi
+  timeout "$1" python3 -m launch.sweep "${@:4}" > "$out/$2.log" 2>&1; echo "$2 (exit $?)"
+  tail -n "$3" "$out/$2.log"
+}
 
 part_profile() {  # the costliest kernels of the LSTM update (BENCHMARKS.md, session 3)
   b 150 --agent=lstm --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
@@ -73,23 +81,18 @@ part_tune_lstm() {  # the Pallas LSTM kernels' block (episodes per program) and 
 }
 
 part_padlock() {  # the README's padlock table (the config's gpu size: batch 4,096)
-  timeout 500 python3 -m launch.sweep --config=experiments/padlock.py:gpu \
-    --workdir="$runs/padlock" --noprogress \
-    --grid=agent.kind=lstm,transformer --grid=teaching=counterfactual,demonstration,mixed \
-    > "$out/padlock.log" 2>&1; echo "padlock (exit $?)"
-  tail -8 "$out/padlock.log"
+  sw 500 padlock 8 --config=experiments/padlock.py:gpu --workdir="$runs/padlock" --noprogress \
+    --grid=agent.kind=lstm,transformer --grid=teaching=counterfactual,demonstration,mixed
 }
 
 part_padlock_deep() {  # the next padlock transformer shape (README, padlock): 8 layers of 32
-  timeout 550 python3 -m launch.sweep --config=experiments/padlock.py:gpu \
-    --workdir="$runs/padlock_deep" --noprogress --config.agent.kind=transformer \
-    --config.agent.num_layers=8 --config.agent.width=32 \
-    --grid=teaching=counterfactual,demonstration,mixed \
-    > "$out/padlock_deep.log" 2>&1; echo "padlock_deep (exit $?)"
-  tail -5 "$out/padlock_deep.log"
+  sw 550 padlock_deep 5 --config=experiments/padlock.py:gpu --workdir="$runs/padlock_deep" \
+    --noprogress --config.agent.kind=transformer --config.agent.num_layers=8 \
+    --config.agent.width=32 --grid=teaching=counterfactual,demonstration,mixed
 }
 
 part_tictactoe() {  # [D] Table 2 at minGPT size (experiments/tictactoe.py, 'gpu')
+  if [ -n "$check" ]; then echo "tictactoe (skipped by CHECK)"; return; fi
   timeout 450 python3 -m launch.reproduce tictactoe --workdir="$runs/tictactoe" \
     > "$out/tictactoe.log" 2>&1; echo "tictactoe (exit $?)"
   grep -v -E "Warning|warn|libtpu|fontManager" "$out/tictactoe.log" | tail -20
@@ -103,9 +106,9 @@ part_target() {
 
 part_seeds() {
   for s in 1 8; do
-    timeout 120 python3 -m launch.sweep --config=experiments/bandit.py --workdir="$runs/seeds$s" \
-      --seeds=$s > "$out/seeds$s.log" 2>&1; echo "seeds=$s (exit $?)"
+    sw 120 seeds$s 0 --config=experiments/bandit.py --workdir="$runs/seeds$s" --seeds=$s
   done
+  [ -z "$check" ] || return 0
   python3 - "$runs" <<'PY'
 import json, sys
 r = {s: json.load(open(f"{sys.argv[1]}/seeds{s}/seeds.json")) for s in (1, 8)}
@@ -115,7 +118,8 @@ print(f"8 seeds cost {r[8]['train_seconds'] / r[1]['train_seconds']:.2f}x one se
 PY
 }
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+command -v nvidia-smi > /dev/null &&
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import jax, flax, optax; print('jax', jax.__version__, jax.devices(),
                                           'flax', flax.__version__, 'optax', optax.__version__)"
 for part in "${@:-all}"; do

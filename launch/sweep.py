@@ -8,11 +8,12 @@ state) and writes DIR/seeds.json and DIR/seeds.md (per seed and mean ± std). It
 the stacked state in DIR/checkpoints; rerunning the same command resumes from the latest.
 """
 
+import os
 import sys
 
 from absl import app, flags
 
-from launch import parse_flags, quiet_logging
+from launch import define_check_flag, describe, parse_flags, quiet_logging
 from ml_collections import config_flags
 
 config_flags.DEFINE_config_file("config", None, "Base experiment config file.",
@@ -23,6 +24,7 @@ flags.DEFINE_bool("progress", True, "A progress bar per run when stdout is a ter
                   "(--noprogress: plain log lines).")
 flags.DEFINE_integer("seeds", 0, "Train this many seeds (config.seed, config.seed+1, ...) in "
                      "one compiled program instead of a grid.")
+define_check_flag()
 FLAGS = flags.FLAGS
 
 
@@ -46,15 +48,22 @@ def main(argv):
     except ValueError as e:
       print(f"error: {e}", file=sys.stderr)
       sys.exit(2)
+    if FLAGS.check:
+      print(f"check: {FLAGS.seeds} seeds of {describe(FLAGS.config)} -> {FLAGS.workdir}")
+      return
     result = sweep.train_seeds(FLAGS.config, FLAGS.seeds, FLAGS.workdir)
     print(sweep.seeds_markdown(result))
     return
   try:
     axes = [sweep.parse_axis(spec, FLAGS.config) for spec in FLAGS.grid]
-    sweep.configs(FLAGS.config, axes)  # validate every combination before running any
+    runs = sweep.configs(FLAGS.config, axes)  # validate every combination before running any
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+  if FLAGS.check:
+    for name, config in runs:
+      print(f"check: {describe(config)} -> {os.path.join(FLAGS.workdir, name)}")
+    return
   rows = sweep.run_grid(FLAGS.config, axes, FLAGS.workdir,
                         progress=None if FLAGS.progress else False)
   print(sweep.markdown(rows))

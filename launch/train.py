@@ -13,7 +13,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch import fail, parse_flags, quiet_logging
+from launch import define_check_flag, describe, fail, parse_flags, quiet_logging
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file (get_config()).",
                                 lock_config=True)
@@ -21,6 +21,7 @@ flags.DEFINE_string("workdir", None, "Where checkpoints/, config.json, metrics.j
                     "tensorboard/, summary.json and figures/ go; reused to resume.")
 flags.DEFINE_bool("progress", True, "A progress bar when stdout is a terminal "
                   "(--noprogress: plain log lines).")
+define_check_flag()
 FLAGS = flags.FLAGS
 
 
@@ -45,6 +46,9 @@ def main(argv):
     config_lib.validate(config)
   except (ValueError, TypeError, KeyError) as e:
     fail(str(e).splitlines()[0])
+  if FLAGS.check:
+    print(f"check: {describe(config)} -> {FLAGS.workdir}")
+    return
   try:
     summary = train.train_and_evaluate(config, FLAGS.workdir, verbose=True,
                                        progress=None if FLAGS.progress else False)

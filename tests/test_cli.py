@@ -145,3 +145,18 @@ def test_checkpoint_of_another_model_is_one_line(setup):
                             "--config.agent.hidden=32", "--noprogress"])
   line = _one_error_line(stderr)
   assert status == 2 and "different model" in line and "agent.hidden: 16 there, 32 here" in line
+
+
+def test_check_validates_and_writes_nothing(setup):
+  """`--check`: a dry run. It says what would run and exits 0 without creating the workdir;
+  a bad field still fails it, as it would fail the run."""
+  tmp, config_path, _ = setup
+  workdir = tmp / "checked"
+  status, stdout, stderr = _run([f"--config={config_path}", f"--workdir={workdir}", "--check"])
+  assert status == 0, stderr
+  assert stdout.strip() == (f"check: bandit, lstm, counterfactual teaching, batch 32, 40 updates"
+                            f" -> {workdir}")
+  assert not workdir.exists()
+  status, _, stderr = _run([f"--config={config_path}", f"--workdir={workdir}", "--check",
+                            "--config.batch_size=0"])
+  assert status == 2 and "config.batch_size" in _one_error_line(stderr)
