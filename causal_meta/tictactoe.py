@@ -175,7 +175,8 @@ def play_one(model, params, key: Array, conditioned: bool, x_first: Array):
           jnp.zeros(()), jnp.zeros((), jnp.int32))
   (history, k, board, _, _, kl_sum, decisions), _ = jax.lax.scan(ply, init, jnp.arange(9))
   win = ttt.winner(board)
-  return (history.astype(jnp.int8), k + 1, ttt.outcome_token(win)), ttt.score(win), kl_sum, decisions
+  game = (history.astype(jnp.int8), k + 1, ttt.outcome_token(win))
+  return game, ttt.score(win), kl_sum, decisions
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))

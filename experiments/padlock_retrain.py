@@ -186,7 +186,8 @@ def format_table(results: dict) -> str:
   lines.append(f"| from scratch (random play) | {f(s['delusion'])} | {f(s['accuracy'], True)} | – "
                f"| {f(p['from_scratch']['accuracy'], True)} |")
   cf = results["counterfactual"]
-  lines.append(f"| counterfactual teaching | {f(cf['delusion'])} | {f(cf['accuracy'], True)} | – | – |")
+  lines.append(f"| counterfactual teaching | {f(cf['delusion'])} | {f(cf['accuracy'], True)} "
+               "| – | – |")
   o = results["oracle_interventional"]
   lines.append(f"| interventional oracle policy | 0 | {f(o['accuracy'], True)} | – | – |")
   o = results["oracle_conditional"]

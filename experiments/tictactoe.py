@@ -109,8 +109,8 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
 
 
 def format_table(results: dict) -> str:
-  lines = ["| player | iteration | P1 score | P2 score | P1 KL | P2 KL | [D] P1 | [D] P2 | [D] P1 KL "
-           "| [D] P2 KL |", "|---|---|---|---|---|---|---|---|---|---|"]
+  lines = ["| player | iteration | P1 score | P2 score | P1 KL | P2 KL | [D] P1 | [D] P2 "
+           "| [D] P1 KL | [D] P2 KL |", "|---|---|---|---|---|---|---|---|---|---|"]
   names = ["pretrained", "1st fine-tune", "2nd fine-tune"]
   for r in results["rows"]:
     paper = PAPER[r["conditioned"]][r["round"]] if r["round"] < 3 else (None,) * 4

@@ -108,8 +108,8 @@ def test_mixing_draws_rows_from_the_right_dataset():
   only_new = retrain.sample_batch(key, randoms, 64, demos, mix=0.0)
   only_old = retrain.sample_batch(key, randoms, 64, demos, mix=1.0)
   # Demonstrations never flip a switch back; random play mostly does within 6 steps.
-  is_demo = lambda d: jax.vmap(lambda a, m: jnp.all(jnp.bincount(a, m.astype(jnp.int32), length=4) <= 1))(
-      d.traj.actions, d.traj.mask)
+  flips_once = lambda a, m: jnp.all(jnp.bincount(a, m.astype(jnp.int32), length=4) <= 1)
+  is_demo = lambda d: jax.vmap(flips_once)(d.traj.actions, d.traj.mask)
   assert np.all(is_demo(only_old))
   assert np.mean(is_demo(only_new)) < 0.5
 

@@ -54,10 +54,10 @@ def chunked_causal_attention(q, keys, values, mask, chunk: int) -> jax.Array:
   [H, L, D], mask bool [L, L] (no key after its query) -> [L, H, D].
 
   Queries s … s+chunk-1 read only keys 0 … s+chunk-1: the rest are masked anyway, so the
-  products skip the upper triangle (about half the attention FLOPs at long L). Each chunk is a `jax.checkpoint`:
-  the backward pass recomputes its scores, so memory holds one chunk's [H, chunk, ≤L] scores
-  at a time instead of every layer's [H, L, L] (memory-efficient attention, Rabe & Staats,
-  2021)."""
+  products skip the upper triangle (about half the attention FLOPs at long L). Each chunk is a
+  `jax.checkpoint`: the backward pass recomputes its scores, so memory holds one chunk's
+  [H, chunk, ≤L] scores at a time instead of every layer's [H, L, L] (memory-efficient
+  attention, Rabe & Staats, 2021)."""
   L = q.shape[0]
   step = jax.checkpoint(attention)
   return jnp.concatenate([step(q[s:s + chunk], keys[:, :s + chunk], values[:, :s + chunk],
@@ -231,8 +231,8 @@ class Transformer(nn.Module):
     observation logits [n, O]). Acting feeds an env step's action and observation together.
 
     cache_block: None, or the (static) cache block that holds all n positions: attention then
-    reads blocks 0 … cache_block only (`Block.step`). last_only: logits for the last token only ([1, A],
-    [1, O]); the carry is the same."""
+    reads blocks 0 … cache_block only (`Block.step`). last_only: logits for the last token only
+    ([1, A], [1, O]); the carry is the same."""
     keys, values, pos = carry
     x = self.embed(tokens)
     if self.position == "learned":

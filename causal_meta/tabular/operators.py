@@ -107,7 +107,8 @@ def _condition(p: np.ndarray, r: np.ndarray, pi: np.ndarray) -> np.ndarray:
 
 def goal_condition(mdp: TabularMDP, policy: np.ndarray,
                    log_reward: np.ndarray | None = None) -> np.ndarray:
-  """The goal-conditioning operator G(π)(a|s) = p_π(a_t | s_t, O_{t:T} = 1) ([D] Def 3.4, [K] Def 5.3).
+  """The goal-conditioning operator G(π)(a|s) = p_π(a_t | s_t, O_{t:T} = 1) ([D] Def 3.4,
+  [K] Def 5.3).
 
   By Bayes, G(π)_t(a|s) = π_t(a|s) e^{Q^π_t(s, a) − V^π_t(s)}. The dynamics are not conditioned:
   this is the policy a model retrained on the successful rollouts of π would output.
@@ -223,7 +224,8 @@ def optimal_return(mdp: TabularMDP) -> float:
 
 
 def limit_policy(mdp: TabularMDP, prior: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
-  """The limit of retraining G^k(π_0) for a full-support prior ([D] Thm 3.6), deterministic dynamics.
+  """The limit of retraining G^k(π_0) for a full-support prior ([D] Thm 3.6), deterministic
+  dynamics.
 
   π* is π_0 conditioned on every action being optimal (Q*_t(s, a) within `rtol` of V*_t(s),
   relative, in probability): π*(a|s) ∝ π_0(a|s)·1[a optimal]·p_{π_0}(later actions optimal | s, a).

@@ -279,7 +279,8 @@ def format_results(name: str, results: dict) -> str:
   if "iterations" in results:
     lines.append(f"actions {results['actions']}; optimal return "
                  f"{_fmt(results['optimal_return'])} via {results['optimal_action_at_start']} "
-                 f"first; conditioned prior at start {_fmt(results['conditioned_policy_at_start'])}")
+                 f"first; conditioned prior at start "
+                 f"{_fmt(results['conditioned_policy_at_start'])}")
     lines.append(f"{'k':>3} | {'π^G_k(start)':>18} {'J':>7} {'κ':>7} | "
                  f"{'π_α=k(start)':>18} | {'π^F_k(start)':>18} | {'π^H_k(start)':>18}")
     for g, t, f, h in zip(results["iterations"], results["temperature"], results["folded"],
@@ -301,7 +302,8 @@ def format_results(name: str, results: dict) -> str:
       for agent, r in results[part].items():
         lines.append(f"{part:9}{agent:6} {r['mean_return']:7.3f} {r['mean_return_last']:7.3f} "
                      f"{r['episodes_with_planned_investment']:>10} "
-                     f"{r['final_model_error_max']:9.4f} {r['final_model_error_base_invest']:15.4f}")
+                     f"{r['final_model_error_max']:9.4f} "
+                     f"{r['final_model_error_base_invest']:15.4f}")
     return "\n".join(lines)
   for key, value in results.items():
     if key in ("name", "paper"):

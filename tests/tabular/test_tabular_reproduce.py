@@ -1,4 +1,5 @@
-"""`python -m launch.reproduce NAME --workdir=DIR --quick` end to end, checked against the papers."""
+"""`python -m launch.reproduce NAME --workdir=DIR --quick` end to end, checked against the
+papers."""
 
 import json
 import math
