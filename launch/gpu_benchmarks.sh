@@ -6,7 +6,7 @@
 #   bash launch/gpu_benchmarks.sh [throughput|profile|variants|session14|session15|tune_lstm|
 #                                  target|seeds|padlock|padlock_deep|tictactoe|all]...
 # CHECK=1 first, on any machine: every command validates its flags and configs (`--check`) and
-# says what it would run; nothing is compiled or written (tictactoe, a fixed recipe, is skipped).
+# says what it would run; nothing is compiled or written.
 set -u
 out=${OUT:-runs/gpu}     # benchmark JSON and logs
 runs=${RUNS:-$out/runs}  # training runs' work directories
@@ -92,7 +92,10 @@ part_padlock_deep() {  # the next padlock transformer shape (README, padlock): 8
 }
 
 part_tictactoe() {  # [D] Table 2 at minGPT size (experiments/tictactoe.py, 'gpu')
-  if [ -n "$check" ]; then echo "tictactoe (skipped by CHECK)"; return; fi
+  if [ -n "$check" ]; then
+    python3 -m launch.reproduce tictactoe --check --workdir="$runs/tictactoe"; echo "(exit $?)"
+    return
+  fi
   timeout 450 python3 -m launch.reproduce tictactoe --workdir="$runs/tictactoe" \
     > "$out/tictactoe.log" 2>&1; echo "tictactoe (exit $?)"
   grep -v -E "Warning|warn|libtpu|fontManager" "$out/tictactoe.log" | tail -20

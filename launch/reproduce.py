@@ -1,14 +1,13 @@
 """Reproduces one result: `python -m launch.reproduce NAME --workdir=DIR [--quick]`.
 
 Writes DIR/results.json and DIR/figures/*.png and prints a short table. NAME is a key of
-RESULTS, each a callable (workdir, quick) -> results dict.
+RESULTS, each a callable (workdir, quick) -> results dict. Bad input: one `error:` line, exit
+status 2.
 """
-
-import sys
 
 from absl import app, flags
 
-from launch import quiet_logging
+from launch import define_check_flag, fail, quiet_logging
 
 from causal_meta import results
 from causal_meta.tabular import reproduce as tabular_reproduce
@@ -16,6 +15,7 @@ from experiments import padlock_retrain, tictactoe
 
 flags.DEFINE_string("workdir", None, "Where results.json and figures/ go.")
 flags.DEFINE_bool("quick", False, "A smaller, faster run (for tests).")
+define_check_flag()
 FLAGS = flags.FLAGS
 
 RESULTS = {
@@ -30,20 +30,18 @@ RESULTS = {
 }
 
 
-def _fail(message: str) -> None:
-  print(message, file=sys.stderr)
-  sys.exit(2)
-
-
 def main(argv):
   quiet_logging()
   names = ", ".join(sorted(RESULTS))
   if len(argv) != 2 or argv[1] not in RESULTS:
     got = " ".join(argv[1:]) or "nothing"
-    _fail(f"reproduce: expected one NAME out of {{{names}}}, got {got}")
+    fail(f"reproduce: expected one NAME out of {{{names}}}, got {got}")
   if not FLAGS.workdir:
-    _fail("reproduce: --workdir=DIR is required")
+    fail("reproduce: --workdir=DIR is required")
   name = argv[1]
+  if FLAGS.check:
+    print(f"check: reproduce {name}{' (quick)' if FLAGS.quick else ''} -> {FLAGS.workdir}")
+    return
   out = RESULTS[name](FLAGS.workdir, FLAGS.quick)
   if RESULTS[name].__module__ == tabular_reproduce.__name__:  # the others print their own
     print(tabular_reproduce.format_results(name, out))

@@ -1,6 +1,7 @@
 """`python -m launch.train` on bad input: one `error:` line naming the field on stderr, exit
-status 2, no traceback, an existing workdir left untouched. Also: a non-finite loss (status 1)
-and a checkpoint of another model shape (status 2).
+status 2, no traceback, an existing workdir left untouched. Also: a non-finite loss (status 1),
+a checkpoint of another model shape (status 2), `--check` dry runs, and `launch.reproduce`'s
+bad input.
 
 Each invocation is a real subprocess (~3 s of imports each), one per test so that pytest-xdist
 spreads them over the cores.
@@ -64,9 +65,9 @@ BAD_INPUTS = {
 }
 
 
-def _run(args, timeout=300):
+def _run(args, timeout=300, module="launch.train"):
   env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
-  proc = subprocess.run([sys.executable, "-m", "launch.train", *args], cwd=ROOT, env=env,
+  proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=timeout)
   return proc.returncode, proc.stdout, proc.stderr
 
@@ -160,3 +161,14 @@ def test_check_validates_and_writes_nothing(setup):
   status, _, stderr = _run([f"--config={config_path}", f"--workdir={workdir}", "--check",
                             "--config.batch_size=0"])
   assert status == 2 and "config.batch_size" in _one_error_line(stderr)
+
+
+def test_reproduce_bad_name_is_one_line_and_check_writes_nothing(tmp_path):
+  status, _, stderr = _run(["chess", f"--workdir={tmp_path}"], module="launch.reproduce")
+  assert status == 2 and "expected one NAME" in _one_error_line(stderr)
+  assert "got chess" in stderr and "prize_or_frog" in stderr
+  workdir = tmp_path / "bandit"
+  status, stdout, stderr = _run(["bandit", f"--workdir={workdir}", "--check"],
+                                module="launch.reproduce")
+  assert status == 0, stderr
+  assert stdout.strip() == f"check: reproduce bandit -> {workdir}" and not workdir.exists()
