@@ -5,7 +5,8 @@ For each (batch size, horizon): compile time, then the median over `--repeats` t
 pass + optimizer), the rollout and the learning pass timed alone, peak device memory (where
 the backend reports it) and achieved matrix-product FLOP/s (counted on the jaxpr), as a
 fraction of the device's peak where known. An env step is one (action, observation) of one
-task instance. `--target_kl` instead times training from scratch to that KL.
+task instance. `--target_kl` instead times training from scratch to that KL. `--check` only
+validates the settings and lists them.
 
   python -m launch.benchmark --agent=lstm --batch_sizes=256,4096,65536 --horizons=20
   python -m launch.benchmark --agent=transformer --batch_sizes=4096 --horizons=20,200

@@ -15,7 +15,9 @@ check=${CHECK:+--check}
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 b() { timeout "$1" python3 -m launch.benchmark $check "${@:2}"; echo "(exit $?)"; }
 sw() {  # sw LIMIT NAME LINES ARGS...: launch.sweep into $out/NAME.log, then its last LINES lines
-  if [ -n "$check" ]; then python3 -m launch.sweep --check "${@:4}"; echo "$2 (exit $?)"; return; fi
+  if [ -n "$check" ]; then
+    python3 -m launch.sweep --check "${@:4}"; echo "$2 (exit $?)"; return
+  fi
   timeout "$1" python3 -m launch.sweep "${@:4}" > "$out/$2.log" 2>&1; echo "$2 (exit $?)"
   tail -n "$3" "$out/$2.log"
 }

@@ -6,6 +6,7 @@ Writes DIR/<run>/ for every combination and DIR/results.csv, DIR/results.md.
 `--seeds=8` instead trains 8 seeds of one config in one compiled program (vmap over the train
 state) and writes DIR/seeds.json and DIR/seeds.md (per seed and mean ± std). It checkpoints
 the stacked state in DIR/checkpoints; rerunning the same command resumes from the latest.
+`--check` validates every combination and lists the runs, writing nothing.
 """
 
 import os

@@ -3,6 +3,7 @@
 Any config field can be overridden: `--config.agent.kind=transformer`,
 `--config.teaching=demonstration`, `--config.task.name=padlock`. Rerunning the same command
 resumes from DIR's latest checkpoint; SIGTERM checkpoints and exits with status 143.
+`--check` validates the config and says what would run, writing nothing.
 
 Exit status: 0 done; 2 bad input (one `error:` line on stderr naming the field, nothing
 written); 1 a non-finite loss (the last good checkpoint is kept); 143 preempted by SIGTERM.
