@@ -4,14 +4,13 @@
 # has its own time limit so that one slow setting cannot take the rest down; outputs go to
 # ${OUT:-runs/gpu}. Usage:
 #   bash launch/gpu_benchmarks.sh [throughput|profile|variants|session14|session15|tune_lstm|
-#                                  target|seeds|padlock|padlock_deep|tictactoe|all]...
+#                                  long|target|seeds|padlock|padlock_deep|tictactoe|all]...
 # CHECK=1 first, on any machine: every command validates its flags and configs (`--check`) and
 # says what it would run; nothing is compiled or written.
 set -u
 out=${OUT:-runs/gpu}     # benchmark JSON and logs
 runs=${RUNS:-$out/runs}  # training runs' work directories
 check=${CHECK:+--check}
-[ -n "$check" ] || mkdir -p "$out" "$runs"
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 b() { timeout "$1" python3 -m launch.benchmark $check "${@:2}"; echo "(exit $?)"; }
 sw() {  # sw LIMIT NAME LINES ARGS...: launch.sweep into $out/NAME.log, then its last LINES lines
@@ -71,6 +70,12 @@ part_session15() {  # session 15 (BENCHMARKS.md): the transformer's KV cache in 
   done
 }
 
+part_long() {  # the transformer's horizons 100 and 500 for the H100 table (issue: T 20/100/500),
+                # in attention chunks of 50 so that the learning pass fits; 300 s
+  b 300 --agent=transformer --attention_chunk=50 --batch_sizes=256,4096 --horizons=100,500 \
+    --updates_per_call=5 --json="$out/transformer_chunk50_long.json"
+}
+
 part_tune_lstm() {  # the Pallas LSTM kernels' block (episodes per program) and warps, B = 65,536;
                     # 9 settings, 540 s in all (run after session14 shows they compile)
   for block in 16 32 64; do
@@ -123,17 +128,17 @@ print(f"8 seeds cost {r[8]['train_seconds'] / r[1]['train_seconds']:.2f}x one se
 PY
 }
 
+parts=("${@:-all}")
+[ "${parts[*]}" = all ] && parts=(throughput profile variants session14 session15 target seeds
+                                  padlock tictactoe)
+for part in "${parts[@]}"; do  # every name first: a typo must not cost the parts before it
+  declare -F "part_$part" > /dev/null || { echo "error: unknown part '$part'" >&2; exit 2; }
+done
+[ -n "$check" ] || mkdir -p "$out" "$runs"
 command -v nvidia-smi > /dev/null &&
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import jax, flax, optax; print('jax', jax.__version__, jax.devices(),
                                           'flax', flax.__version__, 'optax', optax.__version__)"
-for part in "${@:-all}"; do
-  case $part in
-    all) part_throughput; part_profile; part_variants; part_session14; part_session15
-         part_target; part_seeds; part_padlock; part_tictactoe;;
-    throughput|profile|target|seeds|variants|session14|session15|tune_lstm|padlock|padlock_deep\
-    |tictactoe)
-      "part_$part";;
-    *) echo "unknown part $part"; exit 2;;
-  esac
+for part in "${parts[@]}"; do
+  "part_$part"
 done

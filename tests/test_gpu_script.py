@@ -51,3 +51,11 @@ def test_a_mistyped_command_fails_its_check(tmp_path):
   statuses, text = _check(path, "session15", tmp_path / "gpu")
   assert statuses and all(s == 2 for s in statuses), text[-3000:]
   assert "unknown agent kind 'transfomer'" in text
+
+
+def test_an_unknown_part_fails_before_anything_runs(tmp_path):
+  out = tmp_path / "gpu"
+  proc = subprocess.run(["bash", SCRIPT, "profile", "thruput"], cwd=ROOT, capture_output=True,
+                        text=True, timeout=60, env=dict(os.environ, OUT=str(out)))
+  assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown part 'thruput'"
+  assert proc.stdout == "" and not out.exists()
