@@ -19,10 +19,10 @@ def define_check_flag() -> None:
                     "and exit: nothing is compiled or written.")
 
 
-def describe(config) -> str:
-  """One run in a few words, for `--check`."""
-  return (f"{config.task.name}, {config.agent.kind}, {config.teaching} teaching, batch "
-          f"{config.batch_size}, {config.num_updates} updates")
+def describe(config, size: str | None = None) -> str:
+  """One run in a few words, for `--check`; `size` replaces "batch B, N updates"."""
+  size = size or f"batch {config.batch_size}, {config.num_updates} updates"
+  return f"{config.task.name}, {config.agent.kind}, {config.teaching} teaching, {size}"
 
 
 def fail(message: str, status: int = 2):

@@ -20,7 +20,7 @@ import sys
 
 from absl import app, flags
 
-from launch import define_check_flag, quiet_logging
+from launch import define_check_flag, describe, quiet_logging
 
 flags.DEFINE_string("task", "bandit", "Task name (its horizon is set by --horizons).")
 flags.DEFINE_string("agent", "lstm", "lstm | gru | transformer.")
@@ -118,9 +118,8 @@ def main(argv):
   if FLAGS.check:
     what = "time to target" if FLAGS.target_kl is not None else "throughput"
     for c in settings:
-      print(f"check: {what}: {c.task.name}, {c.agent.kind}, {c.teaching} teaching, "
-            f"B={c.batch_size}, T={c.task[c.task.name].horizon}"
-            + (f" -> {FLAGS.json}" if FLAGS.json else ""))
+      size = f"B={c.batch_size}, T={c.task[c.task.name].horizon}"
+      print(f"check: {what}: {describe(c, size)}" + (f" -> {FLAGS.json}" if FLAGS.json else ""))
     return
   rows = []
   if FLAGS.target_kl is None:
