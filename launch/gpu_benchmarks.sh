@@ -12,8 +12,10 @@ out=${OUT:-runs/gpu}     # benchmark JSON and logs
 runs=${RUNS:-$out/runs}  # training runs' work directories
 check=${CHECK:+--check}
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
-b() { timeout "$1" python3 -m launch.benchmark $check "${@:2}"; echo "(exit $?)"; }
+limit() { [ -z "$check" ] || echo "(limit $1 s)"; }  # CHECK=1: for the parts' 600 s budget
+b() { limit "$1"; timeout "$1" python3 -m launch.benchmark $check "${@:2}"; echo "(exit $?)"; }
 sw() {  # sw LIMIT NAME LINES ARGS...: launch.sweep into $out/NAME.log, then its last LINES lines
+  limit "$1"
   if [ -n "$check" ]; then
     python3 -m launch.sweep --check "${@:4}"; echo "$2 (exit $?)"; return
   fi
@@ -28,25 +30,23 @@ part_profile() {  # the costliest kernels of the LSTM update (BENCHMARKS.md, ses
     --profile_dir="$out/profile_reference" --json="$out/lstm_reference_profile.json"
 }
 
-part_throughput() {
+part_throughput() {  # the LSTM's rows of the H100 table; 460 s (the transformer's: part_long)
   for u in 1 4; do
     b 80 --agent=lstm --batch_sizes=256,4096,65536 --horizons=20 --scan_unroll=$u \
       --json="$out/lstm_u$u.json"
   done
   b 150 --agent=lstm --batch_sizes=256,4096,65536 --horizons=100 --json="$out/lstm_t100.json"
   b 150 --agent=lstm --batch_sizes=256,4096 --horizons=500 --json="$out/lstm_t500.json"
-  b 200 --agent=transformer --batch_sizes=256,4096 --horizons=20,200 \
-    --json="$out/transformer.json"
 }
 
-part_variants() {  # what was tried (BENCHMARKS.md): loop unrolling, remat, act-and-learn
+part_variants() {  # what was tried (BENCHMARKS.md): loop unrolling, remat, act-and-learn; 570 s
   b 120 --agent=lstm --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
     --json="$out/lstm_unroll4.json"
   b 120 --agent=lstm --reuse_acting_states --batch_sizes=4096,65536 --horizons=20 \
     --scan_unroll=4 --json="$out/lstm_unroll4_reuse_acting_states.json"
   b 150 --agent=transformer --batch_sizes=4096 --horizons=20 --scan_unroll=4 \
     --json="$out/transformer_unroll4.json"
-  b 200 --agent=transformer --remat --batch_sizes=256,4096 --horizons=20,200 \
+  b 180 --agent=transformer --remat --batch_sizes=256,4096 --horizons=20,200 \
     --json="$out/transformer_remat.json"
 }
 
@@ -70,8 +70,11 @@ part_session15() {  # session 15 (BENCHMARKS.md): the transformer's KV cache in 
   done
 }
 
-part_long() {  # the transformer's horizons 100 and 500 for the H100 table (issue: T 20/100/500),
-                # in attention chunks of 50 so that the learning pass fits; 300 s
+part_long() {  # the transformer's rows of the H100 table: T = 20 and 200 as they are, then
+                # 100 and 500 (issue: T 20/100/500) in attention chunks of 50 so that the
+                # learning pass fits; 500 s
+  b 200 --agent=transformer --batch_sizes=256,4096 --horizons=20,200 \
+    --json="$out/transformer.json"
   b 300 --agent=transformer --attention_chunk=50 --batch_sizes=256,4096 --horizons=100,500 \
     --updates_per_call=5 --json="$out/transformer_chunk50_long.json"
 }
@@ -99,6 +102,7 @@ part_padlock_deep() {  # the next padlock transformer shape (README, padlock): 8
 }
 
 part_tictactoe() {  # [D] Table 2 at minGPT size (experiments/tictactoe.py, 'gpu')
+  limit 450
   if [ -n "$check" ]; then
     python3 -m launch.reproduce tictactoe --check --workdir="$runs/tictactoe"; echo "(exit $?)"
     return
@@ -129,8 +133,8 @@ PY
 }
 
 parts=("${@:-all}")
-[ "${parts[*]}" = all ] && parts=(throughput profile variants session14 session15 target seeds
-                                  padlock tictactoe)
+[ "${parts[*]}" = all ] && parts=(throughput long profile variants session14 session15 target
+                                  seeds padlock tictactoe)
 for part in "${parts[@]}"; do  # every name first: a typo must not cost the parts before it
   declare -F "part_$part" > /dev/null || { echo "error: unknown part '$part'" >&2; exit 2; }
 done

@@ -15,6 +15,10 @@ with open(SCRIPT) as f:
   PARTS = re.findall(r"^part_(\w+)\(\)", f.read(), re.MULTILINE)
 
 
+# One device call runs for at most 600 s, its set-up included (installing a wheel, starting JAX).
+CALL_BUDGET_S = 570
+
+
 def _check(script, part, out):
   """(exit statuses of the script's commands, their output) for one part under CHECK=1."""
   env = dict(os.environ, CHECK="1", OUT=str(out), JAX_PLATFORMS="cpu",
@@ -37,6 +41,9 @@ def test_every_command_of_a_part_is_valid(part, tmp_path):
   assert statuses and all(s == 0 for s in statuses), text[-3000:]
   assert text.count("check: ") >= len(statuses)
   assert not out.exists()  # nothing written
+  # Each command's time limit is printed once: the part fits in one device call.
+  limits = [int(s) for s in re.findall(r"\(limit (\d+) s\)", text)]
+  assert len(limits) == len(statuses) and sum(limits) <= CALL_BUDGET_S, (part, limits)
 
 
 def test_a_mistyped_command_fails_its_check(tmp_path):
