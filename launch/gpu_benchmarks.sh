@@ -6,7 +6,11 @@
 #   bash launch/gpu_benchmarks.sh [throughput|profile|variants|session14|session15|tune_lstm|
 #                                  long|target|seeds|padlock|padlock_deep|tictactoe|all]...
 # CHECK=1 first, on any machine: every command validates its flags and configs (`--check`) and
-# says what it would run; nothing is compiled or written.
+# says what it would run; nothing is compiled or written. Each part fits one 600 s call
+# (tests/test_gpu_script.py). Not yet run on a GPU, in priority order (BENCHMARKS.md):
+# session15 (the T = 200 / T = 20 target), session14 (Pallas LSTM: run
+# tests/test_agents.py::test_pallas_lstm_kernels_lower_to_triton first), tune_lstm, long,
+# variants, throughput, profile, padlock_deep.
 set -u
 out=${OUT:-runs/gpu}     # benchmark JSON and logs
 runs=${RUNS:-$out/runs}  # training runs' work directories
