@@ -225,6 +225,13 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
   )
 
 
+def out_of_memory(error: Exception) -> bool:
+  """Whether `error` is a device running out of memory: XLA's GPU client raises
+  RESOURCE_EXHAUSTED, its CPU client INTERNAL "... Out of memory allocating N bytes"."""
+  text = str(error)
+  return "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
+
+
 def format_row(r: dict) -> str:
   f = lambda v, fmt: "—" if v is None else format(v, fmt)
   return (f"| {r['device']} | {r['agent']} | {r['batch_size']} | {r['horizon']} | "

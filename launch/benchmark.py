@@ -138,7 +138,7 @@ def main(argv):
     try:
       row = measure(config)
     except Exception as e:  # one setting out of device memory must not cost the others
-      if "RESOURCE_EXHAUSTED" not in str(e):
+      if not benchmark.out_of_memory(e):
         raise
       B, T = config.batch_size, config.task[config.task.name].horizon
       row = dict(batch_size=B, horizon=T, error="out of device memory")

@@ -10,6 +10,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from causal_meta import benchmark
 from causal_meta import config as config_lib
@@ -71,9 +72,16 @@ def test_benchmark_counts_the_packed_pass_it_ran():
   np.testing.assert_allclose(row["gflop_per_update"], want, rtol=1e-6)
 
 
+# What XLA raised when a setting did not fit: the H100 (session 3), and this 24 GB CPU
+# (session 17, the transformer at B = 4,096, T = 100).
+GPU_OUT_OF_MEMORY = "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 9 GiB."
+CPU_OUT_OF_MEMORY = ("INTERNAL: Error dispatching computation: Out of memory allocating "
+                     "28311689976 bytes.")
+
 # `python -m launch.benchmark` with the first setting running out of device memory (faked:
 # no CPU runs out at a test's size); the real harness measures the second.
 OUT_OF_MEMORY_AT_B8 = """
+import os
 import sys
 from absl import app
 from causal_meta import benchmark
@@ -81,7 +89,7 @@ from launch import benchmark as launcher
 measure = benchmark.measure
 def fake(config, *args):
   if config.batch_size == 8:
-    raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 9 GiB.")
+    raise RuntimeError(os.environ["FAKE_ERROR"])
   return measure(config, *args)
 benchmark.measure = fake
 sys.argv[0] = "launch.benchmark"
@@ -89,7 +97,8 @@ app.run(launcher.main)
 """
 
 
-def test_benchmark_goes_on_past_a_setting_out_of_memory(tmp_path):
+@pytest.mark.parametrize("message", [GPU_OUT_OF_MEMORY, CPU_OUT_OF_MEMORY])
+def test_benchmark_goes_on_past_a_setting_out_of_memory(tmp_path, message):
   """A setting that runs out of device memory is reported as such, the next one is measured,
   and the JSON holds both rows."""
   out = tmp_path / "rows.json"
@@ -97,12 +106,20 @@ def test_benchmark_goes_on_past_a_setting_out_of_memory(tmp_path):
   proc = subprocess.run(
       [sys.executable, "-c", OUT_OF_MEMORY_AT_B8, "--batch_sizes=8,4", "--horizons=3",
        "--hidden=8", "--updates_per_call=2", "--repeats=1", f"--json={out}"],
-      cwd=root, capture_output=True, text=True, timeout=300)
+      cwd=root, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, FAKE_ERROR=message))
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert "B=8, T=3: out of device memory" in proc.stdout
   rows = json.loads(out.read_text())
   assert rows[0] == dict(batch_size=8, horizon=3, error="out of device memory")
   assert rows[1]["batch_size"] == 4 and rows[1]["env_steps_per_second"] > 0
+
+
+def test_only_running_out_of_memory_counts_as_such():
+  assert benchmark.out_of_memory(RuntimeError(GPU_OUT_OF_MEMORY))
+  assert benchmark.out_of_memory(RuntimeError(CPU_OUT_OF_MEMORY))
+  assert not benchmark.out_of_memory(RuntimeError("INTERNAL: Error dispatching computation"))
+  assert not benchmark.out_of_memory(ValueError("config.batch_size must be positive"))
 
 
 def test_matmul_flops_multiplies_scan_trip_counts():
