@@ -141,8 +141,10 @@ def main(argv):
       if not benchmark.out_of_memory(e):
         raise
       B, T = config.batch_size, config.task[config.task.name].horizon
-      row = dict(batch_size=B, horizon=T, error="out of device memory")
-      print(f"| B={B}, T={T}: out of device memory |", flush=True)
+      # XLA's message says how much it asked for: the first line, without its status code.
+      detail = str(e).strip().splitlines()[0].split(": ")[-1]
+      row = dict(batch_size=B, horizon=T, error="out of device memory", detail=detail)
+      print(f"| B={B}, T={T}: out of device memory ({detail}) |", flush=True)
     else:
       print(fmt(row), flush=True)
       if row.get("top_ops"):

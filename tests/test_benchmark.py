@@ -109,9 +109,10 @@ def test_benchmark_goes_on_past_a_setting_out_of_memory(tmp_path, message):
       cwd=root, capture_output=True, text=True, timeout=300,
       env=dict(os.environ, FAKE_ERROR=message))
   assert proc.returncode == 0, proc.stderr[-2000:]
-  assert "B=8, T=3: out of device memory" in proc.stdout
+  detail = message.split(": ")[-1]  # "Out of memory ... 9 GiB.", "... 28311689976 bytes."
+  assert f"B=8, T=3: out of device memory ({detail})" in proc.stdout
   rows = json.loads(out.read_text())
-  assert rows[0] == dict(batch_size=8, horizon=3, error="out of device memory")
+  assert rows[0] == dict(batch_size=8, horizon=3, error="out of device memory", detail=detail)
   assert rows[1]["batch_size"] == 4 and rows[1]["env_steps_per_second"] > 0
 
 
