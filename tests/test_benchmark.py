@@ -72,8 +72,8 @@ def test_benchmark_counts_the_packed_pass_it_ran():
   np.testing.assert_allclose(row["gflop_per_update"], want, rtol=1e-6)
 
 
-# What XLA raised when a setting did not fit: the H100 (session 3), and this 24 GB CPU
-# (session 17, the transformer at B = 4,096, T = 100).
+# XLA's out-of-memory errors: the GPU client's form (RESOURCE_EXHAUSTED), and what this 24 GB
+# CPU raised in session 17 for the transformer at B = 4,096, T = 100.
 GPU_OUT_OF_MEMORY = "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 9 GiB."
 CPU_OUT_OF_MEMORY = ("INTERNAL: Error dispatching computation: Out of memory allocating "
                      "28311689976 bytes.")
