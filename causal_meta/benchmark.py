@@ -225,11 +225,14 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
   )
 
 
-def out_of_memory(error: Exception) -> bool:
-  """Whether `error` is a device running out of memory: XLA's GPU client raises
+def out_of_memory(error: Exception) -> str | None:
+  """If `error` is a device running out of memory, XLA's message (its first line, without
+  the status code: it says how much XLA asked for), else None. XLA's GPU client raises
   RESOURCE_EXHAUSTED, its CPU client INTERNAL "... Out of memory allocating N bytes"."""
-  text = str(error)
-  return "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
+  text = str(error).strip()
+  if "RESOURCE_EXHAUSTED" not in text and "out of memory" not in text.lower():
+    return None
+  return text.splitlines()[0].split(": ")[-1]
 
 
 def format_row(r: dict) -> str:

@@ -138,11 +138,10 @@ def main(argv):
     try:
       row = measure(config)
     except Exception as e:  # one setting out of device memory must not cost the others
-      if not benchmark.out_of_memory(e):
+      detail = benchmark.out_of_memory(e)
+      if detail is None:
         raise
       B, T = config.batch_size, config.task[config.task.name].horizon
-      # XLA's message says how much it asked for: the first line, without its status code.
-      detail = str(e).strip().splitlines()[0].split(": ")[-1]
       row = dict(batch_size=B, horizon=T, error="out of device memory", detail=detail)
       print(f"| B={B}, T={T}: out of device memory ({detail}) |", flush=True)
     else:
