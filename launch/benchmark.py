@@ -5,13 +5,16 @@ For each (batch size, horizon): compile time, then the median over `--repeats` t
 pass + optimizer), the rollout and the learning pass timed alone, peak device memory (where
 the backend reports it) and achieved matrix-product FLOP/s (counted on the jaxpr), as a
 fraction of the device's peak where known. An env step is one (action, observation) of one
-task instance. `--target_kl` instead times training from scratch to that KL. `--check` only
-validates the settings and lists them.
+task instance. `--target_kl` instead times training from scratch to that KL. `--aot=h100`
+instead compiles each setting for an H100 on this machine (no GPU needed, JAX's CUDA plugin
+is) and prints the memory, kernels and estimated bytes per update of the compiled program
+(`causal_meta.aot`). `--check` only validates the settings and lists them.
 
   python -m launch.benchmark --agent=lstm --batch_sizes=256,4096,65536 --horizons=20
   python -m launch.benchmark --agent=transformer --batch_sizes=4096 --horizons=20,200
   python -m launch.benchmark --target_kl=0.01 --batch_sizes=256   # time to KL_int <= 0.01
   python -m launch.benchmark --batch_sizes=4096 --profile_dir=runs/prof  # + costliest kernels
+  python -m launch.benchmark --aot=h100 --batch_sizes=65536  # compiled for an H100, here
 """
 
 import json
@@ -63,6 +66,9 @@ flags.DEFINE_integer("max_updates", 5000, "--target_kl: give up after this many 
 flags.DEFINE_float("learning_rate", None, "Adam learning rate (default: the config's).")
 flags.DEFINE_string("profile_dir", None, "Also trace two chunks of each setting into "
                     "DIR/<agent>_B<B>_T<T> and print the costliest ops.")
+flags.DEFINE_enum("aot", None, ["h100"], "Instead of timing: compile each setting here for "
+                  "this GPU, without one (needs jax[cuda12]), and print what the compiled "
+                  "program says: memory, kernels and estimated bytes moved per update.")
 flags.DEFINE_string("json", None, "Also write the rows to this JSON file.")
 define_check_flag()
 FLAGS = flags.FLAGS
@@ -115,14 +121,28 @@ def main(argv):
   if FLAGS.target_kl is not None and FLAGS.target_kl <= 0:
     print(f"error: --target_kl must be positive, got {FLAGS.target_kl}", file=sys.stderr)
     sys.exit(2)
+  if FLAGS.aot and (FLAGS.target_kl is not None or FLAGS.profile_dir):
+    print("error: --aot only compiles: it cannot be combined with --target_kl or "
+          "--profile_dir", file=sys.stderr)
+    sys.exit(2)
   if FLAGS.check:
-    what = "time to target" if FLAGS.target_kl is not None else "throughput"
+    what = ("compiled for " + FLAGS.aot if FLAGS.aot else
+            "time to target" if FLAGS.target_kl is not None else "throughput")
     for c in settings:
       size = f"B={c.batch_size}, T={c.task[c.task.name].horizon}"
       print(f"check: {what}: {describe(c, size)}" + (f" -> {FLAGS.json}" if FLAGS.json else ""))
     return
   rows = []
-  if FLAGS.target_kl is None:
+  if FLAGS.aot:
+    from causal_meta import aot
+    try:
+      aot.target_mesh(FLAGS.aot)
+    except RuntimeError as e:
+      print(f"error: --aot={FLAGS.aot}: {e}", file=sys.stderr)
+      sys.exit(2)
+    header, fmt = aot.HEADER, aot.format_row
+    measure = lambda config: aot.analyse(config, FLAGS.aot)
+  elif FLAGS.target_kl is None:
     header, fmt = benchmark.HEADER, benchmark.format_row
     def measure(config):
       profile_dir = FLAGS.profile_dir and os.path.join(
@@ -142,8 +162,9 @@ def main(argv):
       if detail is None:
         raise
       B, T = config.batch_size, config.task[config.task.name].horizon
-      row = dict(batch_size=B, horizon=T, error="out of device memory", detail=detail)
-      print(f"| B={B}, T={T}: out of device memory ({detail}) |", flush=True)
+      error = "did not compile" if FLAGS.aot else "out of device memory"
+      row = dict(batch_size=B, horizon=T, error=error, detail=detail)
+      print(f"| B={B}, T={T}: {error} ({detail}) |", flush=True)
     else:
       print(fmt(row), flush=True)
       if row.get("top_ops"):

@@ -11,19 +11,34 @@
 # session15 (the T = 200 / T = 20 target), session14 (Pallas LSTM: run
 # tests/test_agents.py::test_pallas_lstm_kernels_lower_to_triton first), tune_lstm, long,
 # variants, throughput, profile, padlock_deep.
+# AOT=h100, on a machine without a GPU but with JAX's CUDA plugin (PYTHON=its python): every
+# benchmark command compiles its settings for an H100 instead (`launch.benchmark --aot`):
+# whether each compiles and fits, and its kernels and estimated bytes per update. Training
+# runs are skipped.
 set -u
-out=${OUT:-runs/gpu}     # benchmark JSON and logs
-runs=${RUNS:-$out/runs}  # training runs' work directories
+py=${PYTHON:-python3}
+aot=${AOT:+--aot=$AOT}
+out=${OUT:-runs/${AOT:+aot_}gpu}  # benchmark JSON and logs
+runs=${RUNS:-$out/runs}           # training runs' work directories
 check=${CHECK:+--check}
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 limit() { [ -z "$check" ] || echo "(limit $1 s)"; }  # CHECK=1: for the parts' 600 s budget
-b() { limit "$1"; timeout "$1" python3 -m launch.benchmark $check "${@:2}"; echo "(exit $?)"; }
+b() {
+  if [ -n "$aot" ]; then  # no time limit: compiling is not what the limit is for
+    case " ${*:2} " in
+      *--target_kl*|*--profile_dir*) echo "(skipped under AOT: it runs)"; return ;;
+    esac
+    $py -m launch.benchmark $aot $check "${@:2}"; echo "(exit $?)"; return
+  fi
+  limit "$1"; timeout "$1" $py -m launch.benchmark $check "${@:2}"; echo "(exit $?)"
+}
 sw() {  # sw LIMIT NAME LINES ARGS...: launch.sweep into $out/NAME.log, then its last LINES lines
+  [ -z "$aot" ] || { echo "$2 (skipped under AOT: training runs)"; return; }
   limit "$1"
   if [ -n "$check" ]; then
-    python3 -m launch.sweep --check "${@:4}"; echo "$2 (exit $?)"; return
+    $py -m launch.sweep --check "${@:4}"; echo "$2 (exit $?)"; return
   fi
-  timeout "$1" python3 -m launch.sweep "${@:4}" > "$out/$2.log" 2>&1; echo "$2 (exit $?)"
+  timeout "$1" $py -m launch.sweep "${@:4}" > "$out/$2.log" 2>&1; echo "$2 (exit $?)"
   tail -n "$3" "$out/$2.log"
 }
 
@@ -106,12 +121,13 @@ part_padlock_deep() {  # the next padlock transformer shape (README, padlock): 8
 }
 
 part_tictactoe() {  # [D] Table 2 at minGPT size (experiments/tictactoe.py, 'gpu')
+  [ -z "$aot" ] || { echo "tictactoe (skipped under AOT: training runs)"; return; }
   limit 450
   if [ -n "$check" ]; then
-    python3 -m launch.reproduce tictactoe --check --workdir="$runs/tictactoe"; echo "(exit $?)"
+    $py -m launch.reproduce tictactoe --check --workdir="$runs/tictactoe"; echo "(exit $?)"
     return
   fi
-  timeout 450 python3 -m launch.reproduce tictactoe --workdir="$runs/tictactoe" \
+  timeout 450 $py -m launch.reproduce tictactoe --workdir="$runs/tictactoe" \
     > "$out/tictactoe.log" 2>&1; echo "tictactoe (exit $?)"
   grep -v -E "Warning|warn|libtpu|fontManager" "$out/tictactoe.log" | tail -20
 }
@@ -126,8 +142,8 @@ part_seeds() {
   for s in 1 8; do
     sw 120 seeds$s 0 --config=experiments/bandit.py --workdir="$runs/seeds$s" --seeds=$s
   done
-  [ -z "$check" ] || return 0
-  python3 - "$runs" <<'PY'
+  [ -z "$check$aot" ] || return 0
+  $py - "$runs" <<'PY'
 import json, sys
 r = {s: json.load(open(f"{sys.argv[1]}/seeds{s}/seeds.json")) for s in (1, 8)}
 for s, v in r.items():
@@ -145,7 +161,7 @@ done
 [ -n "$check" ] || mkdir -p "$out" "$runs"
 command -v nvidia-smi > /dev/null &&
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -c "import jax, flax, optax; print('jax', jax.__version__, jax.devices(),
+$py -c "import jax, flax, optax; print('jax', jax.__version__, jax.devices(),
                                           'flax', flax.__version__, 'optax', optax.__version__)"
 for part in "${parts[@]}"; do
   "part_$part"
