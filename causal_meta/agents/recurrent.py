@@ -169,10 +169,12 @@ def _lstm_hidden_bwd(unroll, kernel, residuals, dh_out):
     dz = lstm_kernel.gate_grads(table, w_h, b, tokens, h, c, dh_out)
   else:
     dz = _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, unroll)
-  one_hot = jax.nn.one_hot(tokens, table.shape[0], dtype=dz.dtype)
-  d_table = jnp.einsum("lbv,lbg->vg", one_hot, dz)
-  d_w_h = jnp.einsum("lbh,lbg->hg", h_prev, dz)
-  return d_table, d_w_h, jnp.sum(dz, (0, 1)), None
+  # Both weight gradients in one product over all (t, b), so that dz, the largest array here,
+  # is read once for them: row (t, b) of `inputs` is [one_hot(token), h_{t-1}].
+  V = table.shape[0]
+  inputs = jnp.concatenate([jax.nn.one_hot(tokens, V, dtype=dz.dtype), h_prev], -1)
+  d_inputs = jnp.einsum("lbk,lbg->kg", inputs, dz)
+  return d_inputs[:V], d_inputs[V:], jnp.sum(dz, (0, 1)), None
 
 
 def _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, unroll):
