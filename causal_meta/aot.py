@@ -10,12 +10,14 @@ compiled program does tell:
   - the bytes each kernel reads and writes, estimated from its operands' and results' shapes
     (`traffic`), hence a floor on an update's time at the device's memory bandwidth.
 
-Needs JAX's CUDA plugin (`pip install "jax[cuda12]"`), not a GPU. `launch.benchmark --aot=h100`
-prints these per setting; BENCHMARKS.md holds them against the H100's measured numbers.
+Needs JAX's CUDA plugin (`pip install "jax[cuda12]"`), not a GPU; without one, run JAX on the
+CPU (JAX_PLATFORMS=cpu). `launch.benchmark --aot=h100` does both and prints these per setting;
+BENCHMARKS.md holds them against the H100's measured numbers.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import re
@@ -83,7 +85,8 @@ def target_mesh(target: str = "h100", devices: int = 1) -> jax.sharding.Mesh:
                                             topology=f"1x1x{devices}")
   except Exception as e:  # pylint: disable=broad-except  (no plugin: several error types)
     raise RuntimeError(f"compiling for {target} without a GPU needs JAX's CUDA plugin "
-                       f"(pip install 'jax[cuda12]'): {str(e).splitlines()[0]}") from None
+                       f"(pip install 'jax[cuda12]') and JAX_PLATFORMS=cpu: "
+                       f"{str(e).splitlines()[0]}") from None
   return parallel.data_mesh(topology.devices)
 
 
@@ -137,10 +140,13 @@ def analyse(config, target: str = "h100") -> dict:
   need = (mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
           - mem.alias_size_in_bytes)
   spec = TARGETS[target]
-  moved = traffic(text)
+  moved = traffic(text, top=10)
   K, B = config.updates_per_call, config.batch_size
   T = config.task[config.task.name].horizon
   floor_s = moved["bytes"] / spec["memory_bandwidth"]
+  top = [dict(name=k["name"], op=k["op"], launches_per_update=k["launches"] / K,
+              floor_ms_per_update=1e3 * k["bytes"] / spec["memory_bandwidth"] / K,
+              fraction=k["bytes"] / max(moved["bytes"], 1)) for k in moved["top"]]
   return dict(
       target=spec["name"], jax_version=jax.__version__, task=config.task.name,
       agent=config.agent.kind, batch_size=B, horizon=T, updates_per_call=K,
@@ -149,7 +155,7 @@ def analyse(config, target: str = "h100") -> dict:
       kernels_per_update=moved["kernels"] / K, gb_per_update=moved["bytes"] / K / 1e9,
       floor_ms_per_update=1e3 * floor_s / K, ceiling_env_steps_per_second=K * B * T / floor_s,
       gemms=gemms, triton_calls=text.count('custom_call_target="__gpu$xla.gpu.triton"'),
-      loops_without_trip_count=moved["loops_without_trip_count"])
+      loops_without_trip_count=moved["loops_without_trip_count"], top_kernels=top)
 
 
 def format_row(r: dict) -> str:
@@ -158,6 +164,15 @@ def format_row(r: dict) -> str:
           f"{100 * r['memory_fraction_of_pool']:.0f} | {r['kernels_per_update']:.0f} | "
           f"{r['gb_per_update']:.3g} | {r['floor_ms_per_update']:.3g} | "
           f"{r['ceiling_env_steps_per_second']:.3g} | {r['gemms']} | {r['triton_calls']} |")
+
+
+def format_top(rows: list[dict]) -> str:
+  """The kernels that move the most bytes (`analyse`'s top_kernels) as a table."""
+  lines = ["| kernel | from | launches/update | floor ms/update | % of bytes |",
+           "|---|---|---|---|---|"]
+  lines += [f"| {r['name'][:40]} | {r['op'][-70:]} | {r['launches_per_update']:.3g} | "
+            f"{r['floor_ms_per_update']:.3g} | {100 * r['fraction']:.1f} |" for r in rows]
+  return "\n".join(lines)
 
 
 # --- Reading a compiled module's text --------------------------------------------------------
@@ -254,18 +269,25 @@ def _sliced(use: dict, param: str, by_name: dict) -> bool:
   return name == param
 
 
-def traffic(text: str) -> dict:
+def traffic(text: str, top: int = 0) -> dict:
   """Kernel launches and bytes moved by one run of a compiled module (`Compiled.as_text()`):
   loops count their trip count times (XLA's `known_trip_count`; once where it is unknown),
   a conditional its costliest branch. A kernel is a fusion, a custom call, a copy or any
   other unfused instruction; its bytes are its operands' plus its results' (`_fusion_bytes`
-  for fusions). Returns {kernels, bytes, loops_without_trip_count}."""
+  for fusions). Returns {kernels, bytes, loops_without_trip_count, top}: top, the `top`
+  kernels that move the most, [{name, op (the JAX operation it came from), launches, bytes}]."""
   computations = _parse(text)
   entry = re.search(r"^ENTRY %([\w.\-]+)", text, re.M).group(1)
-  unknown = [0]
+  unknown, ops = [0], {}
 
-  def cost(name):
-    kernels = moved = 0
+  def cost(name) -> dict:  # {kernel: [launches, bytes]} for one run of computation `name`
+    total = collections.defaultdict(lambda: [0, 0])
+
+    def add(part, times=1):
+      for kernel, (launches, moved) in part.items():
+        total[kernel][0] += times * launches
+        total[kernel][1] += times * moved
+
     shapes = {i["name"]: i["shape"] for i in computations[name]}
     for i in computations[name]:
       called = lambda key: re.search(key + r"=%([\w.\-]+)", i["attrs"]).group(1)
@@ -274,29 +296,33 @@ def traffic(text: str) -> dict:
       if i["op"] == "while":
         trip = re.search(r'"known_trip_count":\{"n":"(\d+)"', i["attrs"])
         unknown[0] += trip is None
-        (kb, bb), (kc, bc) = cost(called("body")), cost(called("condition"))
-        n = int(trip.group(1)) if trip else 1
-        kernels, moved = kernels + n * (kb + kc), moved + n * (bb + bc)
+        times = int(trip.group(1)) if trip else 1
+        add(cost(called("body")), times)
+        add(cost(called("condition")), times)
       elif i["op"] == "conditional":
         branches = re.findall(r"%([\w.\-]+)",
                               re.search(r"(branch_computations=\{[^}]*\}|true_computation="
                                         r"%[\w.\-]+, false_computation=%[\w.\-]+)",
                                         i["attrs"]).group(1))
-        k, b = max((cost(c) for c in branches), key=lambda kb: kb[1])
-        kernels, moved = kernels + k, moved + b
+        add(max((cost(c) for c in branches), key=lambda p: sum(b for _, b in p.values())))
       elif i["op"] == "call":
-        k, b = cost(called("to_apply"))
-        kernels, moved = kernels + k, moved + b
-      elif i["op"] == "fusion":
-        kernels, moved = kernels + 1, moved + _fusion_bytes(computations[called("calls")])
+        add(cost(called("to_apply")))
       else:
-        kernels += 1
-        result = i["shape"]
-        if "cublas" in i["attrs"]:  # its result's s8 element is cuBLAS's scratch workspace
-          result = re.sub(r"\bs8\[[\d,]*\]", "", result)
-        moved += shape_bytes(result) + sum(shape_bytes(shapes[o]) for o in i["operands"]
-                                           if o in shapes)
-    return kernels, moved
+        if i["op"] == "fusion":
+          moved = _fusion_bytes(computations[called("calls")])
+        else:
+          result = i["shape"]
+          if "cublas" in i["attrs"]:  # its result's s8 element is cuBLAS's scratch workspace
+            result = re.sub(r"\bs8\[[\d,]*\]", "", result)
+          moved = shape_bytes(result) + sum(shape_bytes(shapes[o]) for o in i["operands"]
+                                            if o in shapes)
+        op = re.search(r'op_name="([^"]*)"', i["attrs"])
+        ops[i["name"]] = op.group(1) if op else ""
+        add({i["name"]: [1, moved]})
+    return total
 
-  kernels, moved = cost(entry)
-  return dict(kernels=int(kernels), bytes=int(moved), loops_without_trip_count=unknown[0])
+  kernels = cost(entry)
+  ranked = sorted(kernels.items(), key=lambda kv: -kv[1][1])[:top]
+  return dict(kernels=sum(n for n, _ in kernels.values()),
+              bytes=sum(b for _, b in kernels.values()), loops_without_trip_count=unknown[0],
+              top=[dict(name=k, op=ops[k], launches=n, bytes=b) for k, (n, b) in ranked])

@@ -78,6 +78,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   quiet_logging()
+  if FLAGS.aot:  # it compiles for a GPU it never uses: no local GPU backend is needed
+    import jax
+    jax.config.update("jax_platforms", "cpu")
   from causal_meta import benchmark
   from causal_meta import config as config_lib
   from causal_meta.agents import lstm_kernel
@@ -169,6 +172,8 @@ def main(argv):
       print(fmt(row), flush=True)
       if row.get("top_ops"):
         print(benchmark.format_top_ops(row["top_ops"]), flush=True)
+      if row.get("top_kernels"):  # --aot
+        print(aot.format_top(row["top_kernels"]), flush=True)
     rows.append(row)
     if FLAGS.json:  # after every row: a run cut short by its time limit keeps what it measured
       with open(FLAGS.json, "w") as f:

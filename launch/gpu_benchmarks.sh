@@ -91,11 +91,14 @@ part_session15() {  # session 15 (BENCHMARKS.md): the transformer's KV cache in 
 
 part_long() {  # the transformer's rows of the H100 table: T = 20 and 200 as they are, then
                 # 100 and 500 (issue: T 20/100/500) in attention chunks of 50 so that the
-                # learning pass fits; 500 s
+                # learning pass fits, at B = 4,096 also in 4 microbatches (as compiled here,
+                # AOT=h100, T = 500 needs 72 GiB without them, 21 GiB with); 500 s
   b 200 --agent=transformer --batch_sizes=256,4096 --horizons=20,200 \
     --json="$out/transformer.json"
-  b 300 --agent=transformer --attention_chunk=50 --batch_sizes=256,4096 --horizons=100,500 \
+  b 120 --agent=transformer --attention_chunk=50 --batch_sizes=256 --horizons=100,500 \
     --updates_per_call=5 --json="$out/transformer_chunk50_long.json"
+  b 180 --agent=transformer --attention_chunk=50 --microbatches=4 --batch_sizes=4096 \
+    --horizons=100,500 --updates_per_call=5 --json="$out/transformer_chunk50_micro4_long.json"
 }
 
 part_tune_lstm() {  # the Pallas LSTM kernels' block (episodes per program) and warps, B = 65,536;
