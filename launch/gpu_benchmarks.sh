@@ -18,6 +18,7 @@
 set -u
 py=${PYTHON:-python3}
 aot=${AOT:+--aot=$AOT}
+[ -z "$aot" ] || export JAX_PLATFORMS=cpu  # it only compiles: JAX itself runs on the CPU
 out=${OUT:-runs/${AOT:+aot_}gpu}  # benchmark JSON and logs
 runs=${RUNS:-$out/runs}           # training runs' work directories
 check=${CHECK:+--check}

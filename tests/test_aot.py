@@ -4,6 +4,9 @@ for an H100 without one needs JAX's CUDA plugin; where it is missing, only its e
 """
 
 import importlib.util
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +16,7 @@ from causal_meta import aot, benchmark
 from causal_meta import config as config_lib
 
 HAS_CUDA_PLUGIN = importlib.util.find_spec("jax_cuda12_plugin") is not None
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A loop of 5 trips. Its body's fusion reads one [1, 8] row of `a` (a dynamic slice), writes
 # one row into `b` in place (a dynamic-update-slice) and reads the index; the loop counter's
@@ -126,10 +130,25 @@ def test_target_config_names_the_device():
     aot.target_mesh("v100")
 
 
+def _benchmark(*flags):
+  return subprocess.run([sys.executable, "-m", "launch.benchmark", *flags], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+
+
+def test_aot_refuses_what_it_cannot_do():
+  proc = _benchmark("--aot=h100", "--target_kl=0.01")
+  assert proc.returncode == 2 and proc.stderr.strip() == (
+      "error: --aot only compiles: it cannot be combined with --target_kl or --profile_dir")
+
+
 @pytest.mark.skipif(HAS_CUDA_PLUGIN, reason="the CUDA plugin is installed")
 def test_without_the_cuda_plugin_the_error_says_what_to_install():
-  with pytest.raises(RuntimeError, match=r"needs JAX's CUDA plugin \(pip install 'jax\[cuda12\]'\)"):
+  with pytest.raises(RuntimeError, match=r"needs JAX's CUDA plugin \(pip install 'jax\[cuda12\]'"):
     aot.target_mesh("h100")
+  proc = _benchmark("--aot=h100", "--batch_sizes=8", "--horizons=3")
+  assert proc.returncode == 2 and "Traceback" not in proc.stderr
+  assert proc.stderr.strip().splitlines()[-1].startswith(
+      "error: --aot=h100: compiling for h100 without a GPU needs JAX's CUDA plugin")
 
 
 @pytest.mark.skipif(not HAS_CUDA_PLUGIN, reason="needs JAX's CUDA plugin (no GPU needed)")
