@@ -166,7 +166,7 @@ done
 command -v nvidia-smi > /dev/null &&
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $py -c "import jax, flax, optax; print('jax', jax.__version__, jax.devices(),
-                                          'flax', flax.__version__, 'optax', optax.__version__)"
+                                      'flax', flax.__version__, 'optax', optax.__version__)"
 for part in "${parts[@]}"; do
   "part_$part"
 done
