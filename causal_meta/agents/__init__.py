@@ -61,8 +61,8 @@ class Agent:
 
   def _step(self, params, carry, tokens, return_states=False, **kwargs):
     """Feeds int32 [n] tokens: (carry, action logits [n, A], observation logits [n, O]), and
-    with `return_states` (recurrent modules) the states after each token. kwargs: the
-    transformer's `cache_block` and `last_only` (`Transformer.step`)."""
+    with `return_states` (recurrent modules) the states after each token. kwargs: `last_only`
+    (both modules) and the transformer's `cache_block` (`Transformer.step`)."""
     if return_states:
       kwargs["return_states"] = True
     return self.module.apply({"params": params}, carry, tokens, method="step", **kwargs)
@@ -99,12 +99,12 @@ class Agent:
 
     def acting(cache_block):
       """The Policy whose transformer writes to `cache_block` (None: wherever pos lies)."""
-      # Acting needs only the last token's action logits: the transformer skips the rest.
-      kwargs = dict(cache_block=cache_block, last_only=True) if transformer else {}
+      # Acting needs only the last token's action logits: the modules skip the rest.
+      kwargs = dict(cache_block=cache_block) if transformer else {}
 
       def step(carry, step_tokens):
         """(carry, action logits [n or 1, A], the states after each of the n tokens or None)."""
-        out = self._step(params, carry, step_tokens, record_states, **kwargs)
+        out = self._step(params, carry, step_tokens, record_states, last_only=True, **kwargs)
         return out[0], out[1], out[3] if record_states else None
 
       def initial_carry():

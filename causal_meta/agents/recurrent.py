@@ -68,16 +68,18 @@ class Recurrent(nn.Module):
     embedding[v] @ W_x bit for bit, so looking a token up here is the same as projecting it."""
     return self.embedding @ self.w[:self.hidden]
 
-  def step(self, carry, tokens, return_states=False):
+  def step(self, carry, tokens, return_states=False, last_only=False):
     """Feeds int32 [n] tokens one after the other: (carry, action logits [n, A], observation
-    logits [n, O]), and with `return_states` the carry after each token (a tuple of [n, H])."""
+    logits [n, O]), and with `return_states` the carry after each token (a tuple of [n, H]).
+    last_only: logits for the last token only ([1, A], [1, O]), all acting needs; the other
+    states then need not be stacked for the output head."""
     w_h, table = self.w[self.hidden:], self._input_table()
     states = []
     for i in range(tokens.shape[0]):
       carry = _cell(self.cell, self.hidden, w_h, self.b, carry, table[tokens[i]])
       states.append(carry)
     states = jax.tree.map(lambda *s: jnp.stack(s), *states)
-    out = states[0] @ self.w_out + self.b_out
+    out = (carry[0][None] if last_only else states[0]) @ self.w_out + self.b_out
     result = carry, out[:, :self.num_actions], out[:, self.num_actions:]
     return result + (states,) if return_states else result
 
