@@ -8,9 +8,10 @@ export PY=${PY:-python}
 # 1. Session 3's code against session 3's H100 measurements.
 bash $d/validate_session3.sh
 # 2. The LSTM at B = 65,536, T = 20: before this session (69a9d50), after one product for both
-#    weight gradients (d116876), after the acting head for the last token only (848b3bd); with
-#    each learning pass and acting-state option.
-for rev in 69a9d50 d116876 848b3bd; do
+#    weight gradients (d116876), after the acting head for the last token only (848b3bd), after
+#    the Pallas path's bias gradient from the table's (6daf691); with each learning pass and
+#    acting-state option.
+for rev in 69a9d50 d116876 848b3bd 6daf691; do
   for v in "xla" "xla --reuse_acting_states" "pallas" "pallas --reuse_acting_states"; do
     name="lstm_b65536_${rev}_$(echo $v | sed 's/ --reuse_acting_states/_reuse/')"
     bash $d/at_commit.sh $rev "$name" --batch_sizes=65536 --horizons=20 --scan_unroll=4 \
