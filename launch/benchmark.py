@@ -81,7 +81,7 @@ def main(argv):
   if FLAGS.aot:  # it compiles for a GPU it never uses: no local GPU backend is needed
     import jax
     jax.config.update("jax_platforms", "cpu")
-  from causal_meta import benchmark
+  from causal_meta import aot, benchmark
   from causal_meta import config as config_lib
   from causal_meta.agents import lstm_kernel
   try:
@@ -137,7 +137,6 @@ def main(argv):
     return
   rows = []
   if FLAGS.aot:
-    from causal_meta import aot
     try:
       aot.target_mesh(FLAGS.aot)
     except RuntimeError as e:
