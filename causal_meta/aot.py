@@ -27,7 +27,7 @@ import jax
 
 from causal_meta import config as config_lib
 from causal_meta import parallel, train
-from causal_meta.agents import lstm_kernel
+from causal_meta.agents import attention_kernel, lstm_kernel
 
 # Published facts of each target (the CUDA device properties XLA's GPU compiler reads).
 TARGETS = {
@@ -94,12 +94,15 @@ def target_mesh(target: str = "h100", devices: int = 1) -> jax.sharding.Mesh:
 def _gpu_kernels():
   """Pallas kernels traced inside are compiled for the GPU, not interpreted (the default
   backend here is the CPU's)."""
-  on_gpu = lstm_kernel._on_gpu  # pylint: disable=protected-access
-  lstm_kernel._on_gpu = lambda: True  # pylint: disable=protected-access
+  modules = (lstm_kernel, attention_kernel)
+  on_gpu = [m._on_gpu for m in modules]  # pylint: disable=protected-access
+  for m in modules:
+    m._on_gpu = lambda: True  # pylint: disable=protected-access
   try:
     yield
   finally:
-    lstm_kernel._on_gpu = on_gpu  # pylint: disable=protected-access
+    for m, f in zip(modules, on_gpu):
+      m._on_gpu = f  # pylint: disable=protected-access
 
 
 def compile_update(config, mesh: jax.sharding.Mesh) -> tuple[jax.stages.Compiled, str]:

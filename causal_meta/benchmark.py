@@ -212,6 +212,7 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
       learning_ms=1e3 * learn_seconds, scan_unroll=config.scan_unroll,
       microbatches=config.get("microbatches", 1), donate=donate,
       remat=config.agent.remat, attention_chunk=config.agent.get("attention_chunk", 0),
+      attention_kernel=config.agent.get("attention_kernel", "xla"),
       cache_segments=config.agent.get("cache_segments", 1),
       fused_lstm=config.agent.fused_lstm, lstm_kernel=kernel,
       lstm_kernel_tuning=(dict(block=lstm_kernel.BLOCK, num_warps=lstm_kernel.NUM_WARPS)

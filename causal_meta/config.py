@@ -37,6 +37,10 @@ def default() -> ml_collections.ConfigDict:
       # Transformer: > 0 attends this many queries at a time in the learning pass, keeping one
       # chunk's scores in memory instead of [L, L] per layer (the same logits; BENCHMARKS.md).
       attention_chunk=0,
+      # Transformer: the learning pass's attention as XLA ops ("xla") or fused Pallas kernels
+      # ("pallas": flash attention, the scores kept on chip; GPU, Triton; width / num_heads a
+      # power of two >= 16; interpreted, slowly, elsewhere; agents/attention_kernel.py).
+      attention_kernel="xla",
       # Transformer: the rollout in this many segments of the horizon, its KV cache in as many
       # blocks; a step attends only to the blocks filled so far instead of the whole cache.
       cache_segments=1,
@@ -140,6 +144,7 @@ def make_agent(config, task) -> agents.Agent:
                        attention_chunk=a.get("attention_chunk", 0),
                        cache_segments=a.get("cache_segments", 1),
                        lstm_kernel=a.get("lstm_kernel", "xla"),
+                       attention_kernel=a.get("attention_kernel", "xla"),
                        author_tokens=config.teaching != "demonstration")
   except ValueError as e:
     raise ValueError(f"config.agent: {str(e).removeprefix('agent: ')}") from None

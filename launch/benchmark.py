@@ -34,6 +34,8 @@ flags.DEFINE_integer("num_heads", 4, "Transformer heads.")
 flags.DEFINE_bool("remat", False, "Transformer: recompute attention in the backward pass.")
 flags.DEFINE_integer("attention_chunk", 0, "Transformer: the learning pass attends this many "
                      "queries at a time (0: all at once).")
+flags.DEFINE_enum("attention_kernel", "xla", ["xla", "pallas"], "Transformer: the learning "
+                  "pass's attention as XLA ops or fused Pallas kernels (flash attention; GPU).")
 flags.DEFINE_integer("cache_segments", 1, "Transformer: the rollout in this many segments, "
                      "each step attending only to the KV-cache blocks filled so far.")
 flags.DEFINE_bool("fused_lstm", True, "LSTM: the batched learning pass with a hand-written "
@@ -96,6 +98,7 @@ def main(argv):
   base.agent.update(kind=FLAGS.agent, hidden=FLAGS.hidden, width=FLAGS.width,
                     num_layers=FLAGS.num_layers, num_heads=FLAGS.num_heads, remat=FLAGS.remat,
                     attention_chunk=FLAGS.attention_chunk,
+                    attention_kernel=FLAGS.attention_kernel,
                     cache_segments=FLAGS.cache_segments, fused_lstm=FLAGS.fused_lstm,
                     lstm_kernel=FLAGS.lstm_kernel,
                     reuse_acting_states=FLAGS.reuse_acting_states, packing=FLAGS.packing)

@@ -4,13 +4,15 @@
 # has its own time limit so that one slow setting cannot take the rest down; outputs go to
 # ${OUT:-runs/gpu}. Usage:
 #   bash launch/gpu_benchmarks.sh [throughput|profile|variants|session14|session15|tune_lstm|
-#                                  long|target|seeds|padlock|padlock_deep|tictactoe|all]...
+#                                  session19|long|target|seeds|padlock|padlock_deep|tictactoe|
+#                                  all]...
 # CHECK=1 first, on any machine: every command validates its flags and configs (`--check`) and
 # says what it would run; nothing is compiled or written. Each part fits one 600 s call
 # (tests/test_gpu_script.py). Not yet run on a GPU, in priority order (BENCHMARKS.md):
-# session15 (the T = 200 / T = 20 target), session14 (Pallas LSTM: run
-# tests/test_agents.py::test_pallas_lstm_kernels_lower_to_triton first), tune_lstm, long,
-# variants, throughput, profile, padlock_deep.
+# session19 and session15 (the T = 200 / T = 20 target; run
+# tests/test_agents.py::test_pallas_attention_lowers_to_triton first), session14 (Pallas
+# LSTM: run tests/test_agents.py::test_pallas_lstm_kernels_lower_to_triton first), tune_lstm,
+# long, variants, throughput, profile, padlock_deep.
 # AOT=h100, on a machine without a GPU but with JAX's CUDA plugin (PYTHON=its python): every
 # benchmark command compiles its settings for an H100 instead (`launch.benchmark --aot`):
 # whether each compiles and fits, and its kernels and estimated bytes per update. Training
@@ -90,6 +92,15 @@ part_session15() {  # session 15 (BENCHMARKS.md): the transformer's KV cache in 
   done
 }
 
+part_session19() {  # session 19 (BENCHMARKS.md): the transformer through the Pallas attention
+                    # kernels (learning and acting), against session15's XLA rows (the T = 200
+                    # / T = 20 target), then T = 500 without chunks or microbatches; 360 s
+  b 180 --agent=transformer --attention_kernel=pallas --batch_sizes=256,4096 \
+    --horizons=20,200 --json="$out/transformer_pallas.json"
+  b 180 --agent=transformer --attention_kernel=pallas --batch_sizes=256,4096 --horizons=500 \
+    --updates_per_call=5 --json="$out/transformer_pallas_t500.json"
+}
+
 part_long() {  # the transformer's rows of the H100 table: T = 20 and 200 as they are, then
                 # 100 and 500 (issue: T 20/100/500) in attention chunks of 50 so that the
                 # learning pass fits, at B = 4,096 also in 4 microbatches (as compiled here,
@@ -157,8 +168,8 @@ PY
 }
 
 parts=("${@:-all}")
-[ "${parts[*]}" = all ] && parts=(throughput long profile variants session14 session15 target
-                                  seeds padlock tictactoe)
+[ "${parts[*]}" = all ] && parts=(throughput long profile variants session14 session15
+                                  session19 target seeds padlock tictactoe)
 for part in "${parts[@]}"; do  # every name first: a typo must not cost the parts before it
   declare -F "part_$part" > /dev/null || { echo "error: unknown part '$part'" >&2; exit 2; }
 done

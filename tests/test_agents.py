@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from causal_meta import agents, benchmark, losses, rollout, tasks
-from causal_meta.agents import lstm_kernel, packing, recurrent, tokens, transformer
+from causal_meta.agents import attention_kernel, lstm_kernel, packing, recurrent, tokens
+from causal_meta.agents import transformer
 
 TASKS = {
     "prize_or_frog": {},
@@ -111,6 +112,13 @@ def test_token_encoding():
     (dict(kind="lstm", lstm_kernel="cuda"), "unknown 'lstm_kernel' 'cuda'"),
     (dict(kind="lstm", lstm_kernel="pallas", hidden=24), "power of two >= 16, got 24"),
     (dict(kind="lstm", lstm_kernel="pallas", fused_lstm=False), "needs fused_lstm=True"),
+    (dict(kind="transformer", attention_kernel="cuda"), "unknown 'attention_kernel' 'cuda'"),
+    (dict(kind="transformer", attention_kernel="pallas", width=32, num_heads=4),
+     "width / num_heads a power of two >= 16, got 8"),
+    (dict(kind="transformer", attention_kernel="pallas", attention_chunk=8),
+     "attends without chunks"),
+    (dict(kind="transformer", attention_kernel="pallas", cache_segments=2),
+     "set cache_segments=1"),
 ])
 def test_bad_agent_config(kwargs, match):
   with pytest.raises(ValueError, match=match):
@@ -338,6 +346,62 @@ def test_pallas_lstm_kernels_lower_to_triton(monkeypatch):
       lowering_platforms=("cuda",)).as_text()
   assert text.count("custom_call @__gpu$xla.gpu.triton") == 2
   assert 'name = "_forward_kernel"' in text and 'name = "_backward_kernel"' in text
+
+
+@pytest.mark.parametrize("position,packed", [("learned", False), ("rope", True)])
+def test_pallas_attention_equals_the_xla_pass(position, packed):
+  """`attention_kernel="pallas"` (interpreted here: no GPU) gives the XLA pass's logits, loss
+  and gradient: L = 2T + 1 = 9 tokens padded to a block of 32, or episodes packed end to end
+  (segment ids; padlock episodes end early). Acting, its kernel reading the KV cache, gives
+  the same logits step by step."""
+  task = tasks.make("padlock", num_switches=4, num_secret=2, epsilon=0.3)
+  sizes = dict(width=32, num_layers=2, num_heads=2)  # heads of 16, Triton's least
+  xla = agents.make("transformer", task, position=position, **sizes)
+  pallas = agents.make("transformer", task, position=position, attention_kernel="pallas",
+                       **sizes)
+  params = xla.init(jax.random.PRNGKey(0))
+  traj = rollout.braid(task, xla.policy(params), jax.random.PRNGKey(1), 12, 0.5)
+  rows = packing.pack_episodes(traj.mask, 8) if packed else None
+  assert rows is None or bool(rows.fits)
+
+  def loss_and_grad(agent):
+    def loss(p):
+      a, o = agent.unroll(p, traj, packed=rows)
+      return losses.teaching_loss(a, o, traj, factual_weight=0.5)[0], (a, o)
+    return jax.jit(jax.value_and_grad(loss, has_aux=True))(params)
+
+  mask = np.asarray(traj.mask)
+  (want_loss, want_logits), want_grad = loss_and_grad(xla)
+  (got_loss, got_logits), got_grad = loss_and_grad(pallas)
+  for got, want in zip(got_logits, want_logits):
+    np.testing.assert_allclose(np.asarray(got)[mask], np.asarray(want)[mask],
+                               rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(got_loss, want_loss, rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               got_grad, want_grad)
+  for got, want in zip(jax.jit(acting_logits, static_argnums=0)(pallas, params, traj),
+                       want_logits):
+    np.testing.assert_allclose(np.asarray(got)[mask], np.asarray(want)[mask],
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_pallas_attention_lowers_to_triton(monkeypatch):
+  """On a GPU the attention kernels compile through Triton: lowered here for CUDA (nothing
+  runs), the gradient of a causal pass holds the forward kernel and the backward's two, and
+  an acting step over 8 episodes' caches one kernel."""
+  monkeypatch.setattr(attention_kernel, "_on_gpu", lambda: True)
+  lower = lambda f, *args: jax.jit(f).trace(*args).lower(
+      lowering_platforms=("cuda",)).as_text()
+  q = jnp.zeros((8, 41, 4, 16))
+  text = lower(jax.grad(lambda *x: jnp.sum(jax.vmap(attention_kernel.causal_attention)(*x)),
+                        (0, 1, 2)), q, q, q)
+  assert text.count("custom_call @__gpu$xla.gpu.triton") == 3
+  assert 'name = "mha_forward"' in text and 'name = "mha_backward"' in text
+  cache = jnp.zeros((8, 4, attention_kernel.cache_len(41), 16))
+  text = lower(jax.vmap(attention_kernel.cached_attention), q[:, :2], cache, cache,
+               jnp.arange(8))
+  assert text.count("custom_call @__gpu$xla.gpu.triton") == 1
+  assert 'name = "cached_attention"' in text
 
 
 @pytest.mark.parametrize("task_name", ["bandit", "padlock"])

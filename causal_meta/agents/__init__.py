@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from causal_meta import rollout
+from causal_meta.agents import attention_kernel as attention_kernel_lib
 from causal_meta.agents import lstm_kernel as lstm_kernel_lib
 from causal_meta.agents import packing, tokens
 from causal_meta.agents.recurrent import KERNELS, Recurrent
@@ -191,7 +192,8 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
          num_heads: int = 4, mlp_ratio: int = 4, author_tokens: bool = True,
          num_outcomes: int = 0, remat: bool = False, unroll: int = 1,
          fused_lstm: bool = True, position: str = "learned", attention_chunk: int = 0,
-         lstm_kernel: str = "xla", cache_segments: int = 1) -> Agent:
+         lstm_kernel: str = "xla", cache_segments: int = 1,
+         attention_kernel: str = "xla") -> Agent:
   """Builds an agent of `kind` ('lstm', 'gru' or 'transformer') for `task`'s alphabets.
 
   Recurrent agents use `hidden` (and `unroll`: steps per iteration of the learning scan;
@@ -199,8 +201,9 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
   recurrences run as XLA loops or, `lstm_kernel="pallas"`, as Pallas kernels); the
   transformer uses `width`, `num_layers`, `num_heads`, `mlp_ratio`, `position` (learned,
   rope or none; see `Transformer`), `remat` (recompute attention in the backward pass) and
-  `attention_chunk` (0, or the learning pass attends this many queries at a time) and
-  `cache_segments` (acting in this many segments of the horizon, the KV cache in as many
+  `attention_chunk` (0, or the learning pass attends this many queries at a time),
+  `attention_kernel` ("xla", or "pallas": learning and acting attend through fused Pallas
+  kernels, `attention_kernel.py`) and `cache_segments` (acting in this many segments of the horizon, the KV cache in as many
   blocks, each step attending only to the blocks filled so far; `rollout.Policy.segments`).
   `author_tokens`, `num_outcomes`: see `Agent`.
   """
@@ -228,6 +231,9 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
       lstm_kernel_lib.check(hidden)
     except ValueError as e:
       raise ValueError(f"agent: {e}") from None
+  if attention_kernel not in KERNELS:
+    raise ValueError(f"agent: unknown 'attention_kernel' {attention_kernel!r}; allowed: "
+                     f"{', '.join(KERNELS)}")
   if kind in ("lstm", "gru"):
     module = Recurrent(vocab, task.num_actions, task.num_observations, hidden, cell=kind,
                        unroll=unroll, fused=bool(fused_lstm), kernel=lstm_kernel)
@@ -238,6 +244,17 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
     if width % num_heads:
       raise ValueError(f"agent: 'width' ({width}) must be divisible by 'num_heads' "
                        f"({num_heads})")
+    if attention_kernel == "pallas":
+      if attention_chunk:
+        raise ValueError("agent: 'attention_kernel' 'pallas' attends without chunks; set "
+                         "attention_chunk=0")
+      if cache_segments > 1:
+        raise ValueError("agent: 'attention_kernel' 'pallas' reads only the filled part of "
+                         "the KV cache itself; set cache_segments=1")
+      try:
+        attention_kernel_lib.check(width // num_heads)
+      except ValueError as e:
+        raise ValueError(f"agent: {e}") from None
     # BOS + 2T tokens: the last observation token is consumed (and unused) while acting.
     # Cache block j ends after segment j's last step (BOS + 2 tokens a step).
     cache_ends = ()
@@ -248,7 +265,7 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
                          max_len=2 * task.horizon + 1, width=width, num_layers=num_layers,
                          num_heads=num_heads, mlp_ratio=mlp_ratio, remat=remat,
                          position=position, attention_chunk=attention_chunk,
-                         cache_ends=cache_ends)
+                         attention_kernel=attention_kernel, cache_ends=cache_ends)
   else:
     raise ValueError(f"unknown agent kind {kind!r}; allowed: {', '.join(KINDS)}")
   return Agent(module, task.num_actions, task.num_observations, task.horizon,

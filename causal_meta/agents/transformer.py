@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from causal_meta.agents import attention_kernel as attention_kernel_lib
+
 _MASKED = -1e30  # finite: a fully masked row can never produce NaN
 
 POSITIONS = ("learned", "rope", "none")
@@ -71,6 +73,7 @@ class Block(nn.Module):
   mlp_ratio: int = 4
   rotary: bool = False  # rotate queries and keys by their positions (`rope`)
   attention_chunk: int = 0  # > 0: the full pass attends this many queries at a time
+  attention_kernel: str = "xla"  # XLA ops, or Pallas kernels (flash attention)
 
   def setup(self):
     head = self.width // self.num_heads
@@ -96,6 +99,8 @@ class Block(nn.Module):
     attends only to earlier tokens of its own."""
     L = x.shape[0]
     q, k, v = self._qkv(x, jnp.arange(L) if positions is None else positions)  # [L, H, D] each
+    if self.attention_kernel == "pallas":
+      return self._mlp(x + self.proj(attention_kernel_lib.causal_attention(q, k, v, segments)))
     mask = jnp.arange(L)[None, :] <= jnp.arange(L)[:, None]
     if segments is not None:
       mask &= segments[:, None] == segments[None, :]
@@ -132,10 +137,14 @@ class Block(nn.Module):
       write = lambda c, new: tuple(_write_where_held(c_j, new, pos - s)
                                    for c_j, s in zip(c, starts))
     cache_k, cache_v = write(cache_k, k), write(cache_v, v)
+    queries = [n - 1] if last_only else range(n)
+    if self.attention_kernel == "pallas":  # one kernel reads each head's filled slots once
+      att = attention_kernel_lib.cached_attention(q[queries[0]:], cache_k[0], cache_v[0],
+                                                  pos + n - 1)
+      return self._mlp(x[queries[0]:] + self.proj(att)), cache_k, cache_v
     read = len(starts) if cache_block is None else cache_block + 1
     masks = [start + jnp.arange(c.shape[1])[None, :] <= pos + jnp.arange(n)[:, None]
              for start, c in zip(starts[:read], cache_k)]  # [n, S_j] each
-    queries = [n - 1] if last_only else range(n)
     # One query at a time: on the CPU, XLA runs the n-query product (the query axis between
     # the batch axes) 2-3x slower than n one-query products (BENCHMARKS.md).
     att = jnp.stack([self.proj(blocked_attention(q[i], cache_k[:read], cache_v[:read],
@@ -167,6 +176,10 @@ class Transformer(nn.Module):
   (`chunked_causal_attention`): the same logits, with memory for one chunk's scores instead
   of each layer's [H, L, L], the buffers that kept B = 4,096, T = 200 off an H100.
 
+  attention_kernel: "xla", or "pallas": fused kernels that keep the scores on chip, for the
+  learning pass and for acting's steps, which read only the filled part of a one-block cache
+  (`attention_kernel.py`; GPU; interpreted, slowly, elsewhere).
+
   cache_ends: the KV cache as blocks of slots [0, e_0), [e_0, e_1), …, up to max_len (() or
   (max_len,): one block). A step told which block it writes (`step(..., cache_block=j)`) reads
   only blocks 0 … j: the rollout, run in segments, then reads the part of the cache filled so
@@ -187,6 +200,7 @@ class Transformer(nn.Module):
   remat: bool = False  # learning pass: recompute attention scores in the backward pass
   position: str = "learned"
   attention_chunk: int = 0  # learning pass: > 0 attends in chunks of this many queries
+  attention_kernel: str = "xla"  # "pallas": both faces attend through fused kernels
   cache_ends: tuple[int, ...] = ()
 
   def setup(self):
@@ -202,7 +216,8 @@ class Transformer(nn.Module):
       # (BENCHMARKS.md, sessions 5 and 14).
       block = nn.remat(Block, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)
     self.blocks = [block(self.width, self.num_heads, self.mlp_ratio, self.position == "rope",
-                         self.attention_chunk) for _ in range(self.num_layers)]
+                         self.attention_chunk, self.attention_kernel)
+                   for _ in range(self.num_layers)]
     self.ln_f = nn.LayerNorm()
     self.head = nn.Dense(self.num_actions + self.num_observations)
 
@@ -217,6 +232,11 @@ class Transformer(nn.Module):
     if ends[-1] != self.max_len or list(ends) != sorted(set(ends)) or ends[0] < 1:
       raise ValueError(f"transformer: cache_ends {ends} must increase to max_len "
                        f"{self.max_len}")
+    if self.attention_kernel == "pallas":  # one block, of whole kernel blocks
+      if len(ends) > 1:
+        raise ValueError("transformer: the pallas attention kernel reads only the filled "
+                         "slots of a cache in one block; set cache_segments=1")
+      ends = (attention_kernel_lib.cache_len(self.max_len),)
     return tuple(zip((0,) + ends[:-1], ends))
 
   def initial_carry(self):
