@@ -1,9 +1,9 @@
 """The transformer's attention as fused Pallas kernels (flash attention; GPU, Triton), in both
 its faces: opt-in through `config.agent.attention_kernel="pallas"`.
 
-Learning (`causal_attention`). XLA's attention (`transformer.attention`) writes each layer's [H, L, L] scores and softmax to
-device memory and reads them back, forward and backward: at B = 256, T = 200 that is about
-half of the bytes an update moves (BENCHMARKS.md, session 19). Here a program owns `BLOCK`
+Learning (`causal_attention`). XLA's attention (`transformer.attention`) writes each layer's
+[H, L, L] scores and softmax to device memory and reads them back, forward and backward: at
+B = 256, T = 200 that is most of the learning pass's bytes (BENCHMARKS.md, session 19). Here a program owns `BLOCK`
 queries of one head of one episode and walks the keys in blocks of `BLOCK`, keeping the
 scores on chip with a running softmax (FlashAttention, Dao et al., 2022); the backward pass
 recomputes them the same way. What goes to memory is q, k, v, the output and one log-sum-exp
@@ -28,10 +28,9 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pl_triton
-from jax.experimental.pallas.ops.gpu import attention as pallas_attention
 
 # Queries and keys per program (learning) and keys per loop step (acting): a power of two
-# >= 16 (Triton's products), untuned.
+# >= 16 (Triton's products and blocks), untuned.
 BLOCK = 32
 
 
@@ -57,6 +56,9 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array,
   `transformer.attention` under the causal mask, with its 1/√D scale. L is padded to whole
   blocks at the end: no real query reaches a padded key (they come later), and the padded
   queries' outputs are cut off, so they get no gradient."""
+  # Imported here: JAX's kernel library is experimental, and a JAX without it must cost only
+  # this option, not the package.
+  from jax.experimental.pallas.ops.gpu import attention as pallas_attention
   L, _, D = q.shape
   pad = -L % BLOCK
   whole = lambda x: jnp.pad(x, ((0, pad), (0, 0), (0, 0)))[None]  # [1, L', H, D]
@@ -78,7 +80,7 @@ def cache_len(max_len: int) -> int:
 def _cached_kernel(q_ref, k_ref, v_ref, last_ref, o_ref, *, scale: float):
   """One head: q [m, D], the queries at positions last - m + 1, …, last; the cache's k, v
   [S, D] -> o [m, D]. Walks key blocks 0 … last // BLOCK with a running softmax per query
-  (as `pallas_attention.mha_forward_kernel`). A step has one or two queries: their scores are
+  (as JAX's `mha_forward_kernel`). A step has one or two queries: their scores are
   elementwise products and sums, not matrix products (which would need 16 rows)."""
   m = q_ref.shape[0]
   last = last_ref[()]

@@ -44,6 +44,9 @@ print(f"B = {B}, T = {T}, {' '.join(sys.argv[3:]) or 'defaults'}: "
 for name, (n, b) in sorted(total.items(), key=lambda kv: -kv[1][1]):
   print(f"  {name:18s} {n:6.0f} kernels  {b / 1e9:6.3g} GB  "
         f"{100 * b / (moved['bytes'] / K):3.0f}% of the bytes")
+learning = [total[p] for p in ("learning forward", "learning backward")]
+print(f"  learning pass: {sum(n for n, _ in learning):.0f} kernels, "
+      f"{sum(b for _, b in learning) / 1e9:.3g} GB")
 for k in moved["top"][:top]:
   print(f"    {k['launches'] / K:5.0f} x {k['bytes'] / k['launches'] / 1e6:8.3f} MB  "
         f"{k['op'][-90:]}")

@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from causal_meta import aot
 from causal_meta import config as config_lib
 from causal_meta.agents import attention_kernel
 
@@ -71,3 +72,16 @@ for name in ("xla_chunk50_segments1", "xla_chunk50_segments8", "pallas"):
     ratio = f"{rate[200] / rate[20]:.2f}" if T == 200 else ""
     print(f"| {name.split('_')[0]} | {name[-1] if name != 'pallas' else 1} | {T} | "
           f"{r['kernels_per_update']:.0f} | {read} | {ms:.3g} | {rate[T]:.3g} | {ratio} |")
+
+print("\nThe Pallas kernels' rows, with the bytes the acting kernel reads:\n")
+print("| B | T | GB/update counted | not read by the acting kernel | GB/update read "
+      "| floor ms/update (read) | ceiling env-steps/s (read) |")
+print("|---|---|---|---|---|---|---|")
+for name in ("pallas", "pallas_t500"):
+  for r in json.load(open(os.path.join(HERE, name + ".json"))):
+    unread = filled_part_correction(r)
+    read = r["gb_per_update"] - unread
+    floor_ms = read / aot.TARGETS["h100"]["memory_bandwidth"] * 1e12  # GB / (B/s) in ms
+    print(f"| {r['batch_size']} | {r['horizon']} | {r['gb_per_update']:.3g} | {unread:.3g} | "
+          f"{read:.3g} | "
+          f"{floor_ms:.3g} | {r['batch_size'] * r['horizon'] / floor_ms * 1e3:.3g} |")
