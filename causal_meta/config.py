@@ -37,9 +37,11 @@ def default() -> ml_collections.ConfigDict:
       # Transformer: > 0 attends this many queries at a time in the learning pass, keeping one
       # chunk's scores in memory instead of [L, L] per layer (the same logits; BENCHMARKS.md).
       attention_chunk=0,
-      # Transformer: the learning pass's attention as XLA ops ("xla") or fused Pallas kernels
-      # ("pallas": flash attention, the scores kept on chip; GPU, Triton; width / num_heads a
-      # power of two >= 16; interpreted, slowly, elsewhere; agents/attention_kernel.py).
+      # Transformer: attention, learning and acting, as XLA ops ("xla") or fused Pallas kernels
+      # ("pallas": flash attention, the scores kept on chip, acting reading only the filled
+      # cache; GPU, Triton; one device; width / num_heads a power of two >= 16; instead of
+      # attention_chunk and cache_segments; interpreted, slowly, elsewhere;
+      # agents/attention_kernel.py).
       attention_kernel="xla",
       # Transformer: the rollout in this many segments of the horizon, its KV cache in as many
       # blocks; a step attends only to the blocks filled so far instead of the whole cache.
@@ -48,7 +50,7 @@ def default() -> ml_collections.ConfigDict:
       # False: autodiff of the per-episode reference cell (the same gradient, slower).
       fused_lstm=True,
       # Fused LSTM: its recurrences as XLA loops ("xla") or Pallas kernels ("pallas": GPU,
-      # Triton; hidden a power of two >= 16; interpreted, slowly, elsewhere;
+      # Triton; one device; hidden a power of two >= 16; interpreted, slowly, elsewhere;
       # agents/lstm_kernel.py).
       lstm_kernel="xla",
       # Fused LSTM: the learning pass takes the states the rollout computed under the same
@@ -231,4 +233,11 @@ def validate(config, num_devices: int | None = None) -> tuple[tasks.Task, agents
   if config.agent.get("packing", 1) > 1 and agent.packs_episodes and num_devices > 1:
     raise ValueError(f"config.agent.packing: packing episodes across {num_devices} devices is "
                      f"not supported; use packing=1")
+  for name, kind in (("lstm_kernel", "lstm"), ("attention_kernel", "transformer")):
+    # XLA's partitioner cannot split a Pallas call over the batch: it would gather the whole
+    # batch onto every device for it (docs/results/h100_aot/session19/two_devices.txt).
+    if config.agent.get(name, "xla") == "pallas" and config.agent.kind == kind and \
+        num_devices > 1:
+      raise ValueError(f"config.agent.{name}: the Pallas kernels run on one device, not split "
+                       f"over {num_devices}; use '{name}=xla'")
   return task, agent

@@ -34,8 +34,8 @@ flags.DEFINE_integer("num_heads", 4, "Transformer heads.")
 flags.DEFINE_bool("remat", False, "Transformer: recompute attention in the backward pass.")
 flags.DEFINE_integer("attention_chunk", 0, "Transformer: the learning pass attends this many "
                      "queries at a time (0: all at once).")
-flags.DEFINE_enum("attention_kernel", "xla", ["xla", "pallas"], "Transformer: the learning "
-                  "pass's attention as XLA ops or fused Pallas kernels (flash attention; GPU).")
+flags.DEFINE_enum("attention_kernel", "xla", ["xla", "pallas"], "Transformer: attention, "
+                  "learning and acting, as XLA ops or fused Pallas kernels (GPU, one device).")
 flags.DEFINE_integer("cache_segments", 1, "Transformer: the rollout in this many segments, "
                      "each step attending only to the KV-cache blocks filled so far.")
 flags.DEFINE_bool("fused_lstm", True, "LSTM: the batched learning pass with a hand-written "

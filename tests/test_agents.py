@@ -364,13 +364,13 @@ def test_pallas_lstm_kernels_lower_to_triton(monkeypatch):
 def test_pallas_attention_equals_the_xla_pass(position, packed):
   """`attention_kernel="pallas"` (interpreted here: no GPU) gives the XLA pass's logits, loss
   and gradient: L = 2T + 1 = 9 tokens padded to a block of 32, or episodes packed end to end
-  (segment ids; padlock episodes end early). Acting, its kernel reading the KV cache, gives
-  the same logits step by step."""
+  (segment ids; padlock episodes end early), the latter under `remat`. Acting, its kernel
+  reading the KV cache, gives the same logits step by step."""
   task = tasks.make("padlock", num_switches=4, num_secret=2, epsilon=0.3)
   sizes = dict(width=32, num_layers=2, num_heads=2)  # heads of 16, Triton's least
   xla = agents.make("transformer", task, position=position, **sizes)
   pallas = agents.make("transformer", task, position=position, attention_kernel="pallas",
-                       **sizes)
+                       remat=packed, **sizes)
   params = xla.init(jax.random.PRNGKey(0))
   traj = rollout.braid(task, xla.policy(params), jax.random.PRNGKey(1), 12, 0.5)
   rows = packing.pack_episodes(traj.mask, 8) if packed else None

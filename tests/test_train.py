@@ -188,6 +188,23 @@ BAD_CONFIGS = [
 ]
 
 
+@pytest.mark.parametrize("kind,option", [("lstm", "lstm_kernel"),
+                                         ("transformer", "attention_kernel")])
+def test_pallas_kernels_refuse_several_devices(kind, option):
+  """XLA cannot split a Pallas call over the batch (it would gather the batch onto every
+  device): with a kernel set to 'pallas', several devices are a one-line config error, one
+  is fine, and another agent kind ignores the option."""
+  c = small_config("bandit", kind=kind)
+  c.agent[option] = "pallas"
+  c.agent.width = 64  # heads of 16 (4 heads)
+  config_lib.validate(c, num_devices=1)
+  with pytest.raises(ValueError, match=rf"config\.agent\.{option}: the Pallas kernels run on "
+                                       rf"one device, not split over 2; use '{option}=xla'"):
+    config_lib.validate(c, num_devices=2)
+  c.agent.kind = "gru"
+  config_lib.validate(c, num_devices=2)
+
+
 def test_learning_from_the_acting_states_trains_the_same_model():
   """Fused act-and-learn (`agent.reuse_acting_states`) only skips recomputing the LSTM's
   states: 50 updates on padlock (episodes end early) give the same parameters (`test_agents`

@@ -3,10 +3,10 @@ its faces: opt-in through `config.agent.attention_kernel="pallas"`.
 
 Learning (`causal_attention`). XLA's attention (`transformer.attention`) writes each layer's
 [H, L, L] scores and softmax to device memory and reads them back, forward and backward: at
-B = 256, T = 200 that is most of the learning pass's bytes (BENCHMARKS.md, session 19). Here a program owns `BLOCK`
-queries of one head of one episode and walks the keys in blocks of `BLOCK`, keeping the
-scores on chip with a running softmax (FlashAttention, Dao et al., 2022); the backward pass
-recomputes them the same way. What goes to memory is q, k, v, the output and one log-sum-exp
+B = 256, T = 200 that is most of the learning pass's bytes (BENCHMARKS.md, session 19). Here
+a program owns `BLOCK` queries of one head of one episode and walks the keys in blocks of
+`BLOCK`, keeping the scores on chip with a running softmax (FlashAttention, Dao et al.,
+2022); the backward pass recomputes them the same way. What goes to memory is q, k, v, the output and one log-sum-exp
 per query. The kernels are JAX's own (`jax.experimental.pallas.ops.gpu.attention.mha`,
 causal, with segment ids for packed rows); this module pads the sequence to whole blocks.
 
