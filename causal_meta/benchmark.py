@@ -20,7 +20,7 @@ import numpy as np
 
 from causal_meta import config as config_lib
 from causal_meta import evaluate, train
-from causal_meta.agents import lstm_kernel
+from causal_meta.agents import attention_kernel, lstm_kernel
 
 # Dense peak FLOP/s by device kind, float32 (non-tensor-core) and bf16 tensor-core, for the
 # "fraction of peak" column. Unknown devices report no fraction.
@@ -213,6 +213,8 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
       microbatches=config.get("microbatches", 1), donate=donate,
       remat=config.agent.remat, attention_chunk=config.agent.get("attention_chunk", 0),
       attention_kernel=config.agent.get("attention_kernel", "xla"),
+      attention_block=(attention_kernel.BLOCK if config.agent.get("attention_kernel") == "pallas"
+                       else None),
       cache_segments=config.agent.get("cache_segments", 1),
       fused_lstm=config.agent.fused_lstm, lstm_kernel=kernel,
       lstm_kernel_tuning=(dict(block=lstm_kernel.BLOCK, num_warps=lstm_kernel.NUM_WARPS)

@@ -36,6 +36,8 @@ flags.DEFINE_integer("attention_chunk", 0, "Transformer: the learning pass atten
                      "queries at a time (0: all at once).")
 flags.DEFINE_enum("attention_kernel", "xla", ["xla", "pallas"], "Transformer: attention, "
                   "learning and acting, as XLA ops or fused Pallas kernels (GPU, one device).")
+flags.DEFINE_integer("attention_block", None, "Pallas attention kernels: queries and keys per "
+                     "block, a power of two >= 16 (default: attention_kernel.BLOCK).")
 flags.DEFINE_integer("cache_segments", 1, "Transformer: the rollout in this many segments, "
                      "each step attending only to the KV-cache blocks filled so far.")
 flags.DEFINE_bool("fused_lstm", True, "LSTM: the batched learning pass with a hand-written "
@@ -85,7 +87,7 @@ def main(argv):
     jax.config.update("jax_platforms", "cpu")
   from causal_meta import aot, benchmark
   from causal_meta import config as config_lib
-  from causal_meta.agents import lstm_kernel
+  from causal_meta.agents import attention_kernel, lstm_kernel
   try:
     batch_sizes = [int(b) for b in FLAGS.batch_sizes]
     horizons = [int(t) for t in FLAGS.horizons]
@@ -113,6 +115,11 @@ def main(argv):
     lstm_kernel.configure(FLAGS.lstm_block, FLAGS.lstm_warps)
   except ValueError as e:
     print(f"error: --lstm_block / --lstm_warps: {e}", file=sys.stderr)
+    sys.exit(2)
+  try:
+    attention_kernel.configure(FLAGS.attention_block)
+  except ValueError as e:
+    print(f"error: --attention_block: {e}", file=sys.stderr)
     sys.exit(2)
   try:
     settings = [benchmark.setting(base, b, t) for b in batch_sizes for t in horizons]

@@ -4,15 +4,15 @@
 # has its own time limit so that one slow setting cannot take the rest down; outputs go to
 # ${OUT:-runs/gpu}. Usage:
 #   bash launch/gpu_benchmarks.sh [throughput|profile|variants|session14|session15|tune_lstm|
-#                                  session19|long|target|seeds|padlock|padlock_deep|tictactoe|
-#                                  all]...
+#                                  session19|tune_attention|long|target|seeds|padlock|
+#                                  padlock_deep|tictactoe|all]...
 # CHECK=1 first, on any machine: every command validates its flags and configs (`--check`) and
 # says what it would run; nothing is compiled or written. Each part fits one 600 s call
 # (tests/test_gpu_script.py). Not yet run on a GPU, in priority order (BENCHMARKS.md):
 # session19 and session15 (the T = 200 / T = 20 target; run
 # tests/test_agents.py::test_pallas_attention_lowers_to_triton first), session14 (Pallas
 # LSTM: run tests/test_agents.py::test_pallas_lstm_kernels_lower_to_triton first), tune_lstm,
-# long, variants, throughput, profile, padlock_deep.
+# tune_attention, long, variants, throughput, profile, padlock_deep.
 # AOT=h100, on a machine without a GPU but with JAX's CUDA plugin (PYTHON=its python): every
 # benchmark command compiles its settings for an H100 instead (`launch.benchmark --aot`):
 # whether each compiles and fits, and its kernels and estimated bytes per update. Training
@@ -99,6 +99,14 @@ part_session19() {  # session 19 (BENCHMARKS.md): the transformer through the Pa
     --horizons=20,200 --json="$out/transformer_pallas.json"
   b 180 --agent=transformer --attention_kernel=pallas --batch_sizes=256,4096 --horizons=500 \
     --updates_per_call=5 --json="$out/transformer_pallas_t500.json"
+}
+
+part_tune_attention() {  # the Pallas attention kernels' block (queries and keys), at the
+                         # T = 200 target's B = 256 and at B = 4,096; 3 settings, 540 s
+  for block in 16 32 64; do
+    b 180 --agent=transformer --attention_kernel=pallas --attention_block=$block \
+      --batch_sizes=256,4096 --horizons=200 --json="$out/transformer_pallas_block$block.json"
+  done
 }
 
 part_long() {  # the transformer's rows of the H100 table: T = 20 and 200 as they are, then

@@ -391,6 +391,32 @@ def test_pallas_attention_equals_the_xla_pass(position, packed):
                                rtol=1e-5, atol=1e-5)
 
 
+def test_attention_kernel_block_is_tunable(monkeypatch):
+  """`attention_kernel.configure` (`launch.benchmark --attention_block`) refuses blocks Triton
+  cannot take, changing nothing; with blocks of 16, a causal pass over L = 41 tokens (3
+  blocks, the last padded) and an acting step's two queries over the cache (48 slots) give
+  `transformer.attention`'s outputs."""
+  monkeypatch.setattr(attention_kernel, "BLOCK", attention_kernel.BLOCK)
+  before = attention_kernel.BLOCK
+  for bad in (24, 8, True, 0, 16.0):
+    with pytest.raises(ValueError, match="must be a power of two >= 16"):
+      attention_kernel.configure(bad)
+    assert attention_kernel.BLOCK == before
+  attention_kernel.configure(16)
+  assert attention_kernel.BLOCK == 16 and attention_kernel.cache_len(41) == 48
+  L, H, D = 41, 2, 16
+  q, k, v = jax.random.normal(jax.random.PRNGKey(0), (3, L, H, D))
+  heads_first = lambda x: jnp.swapaxes(x, 0, 1)
+  causal = jnp.tril(jnp.ones((L, L), bool))
+  np.testing.assert_allclose(attention_kernel.causal_attention(q, k, v),
+                             transformer.attention(q, heads_first(k), heads_first(v), causal),
+                             rtol=1e-5, atol=1e-6)
+  cache_k, cache_v = (jnp.pad(heads_first(x), ((0, 0), (0, 48 - L), (0, 0))) for x in (k, v))
+  got = attention_kernel.cached_attention(q[-2:], cache_k, cache_v, L - 1)
+  want = transformer.attention(q[-2:], cache_k, cache_v, jnp.pad(causal[-2:], ((0, 0), (0, 7))))
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_pallas_attention_lowers_to_triton(monkeypatch):
   """On a GPU the attention kernels compile through Triton: lowered here for CUDA (nothing
   runs), the gradient of a causal pass holds the forward kernel and the backward's two, and

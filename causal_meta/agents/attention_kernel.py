@@ -30,8 +30,19 @@ from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pl_triton
 
 # Queries and keys per program (learning) and keys per loop step (acting): a power of two
-# >= 16 (Triton's products and blocks), untuned.
+# >= 16 (Triton's products and blocks), untuned. `configure` changes it
+# (`launch.benchmark --attention_block`, for tuning).
 BLOCK = 32
+
+
+def configure(block: int | None = None) -> None:
+  """Sets BLOCK for kernels and caches traced from now on (None keeps it). Raises ValueError,
+  changing nothing, for a block that is not a power of two >= 16."""
+  if block is not None and (isinstance(block, bool) or not isinstance(block, int) or
+                            block < 16 or block & (block - 1)):
+    raise ValueError(f"attention_kernel: 'block' must be a power of two >= 16, got {block!r}")
+  global BLOCK
+  BLOCK = BLOCK if block is None else block
 
 
 def _on_gpu() -> bool:

@@ -25,3 +25,8 @@ for args in "256 20 attention_chunk=50" "256 200 attention_chunk=50 cache_segmen
             "256 20 attention_kernel=pallas" "256 200 attention_kernel=pallas"; do
   PYTHONPATH=. $PY $d/phases.py $args top=6
 done 2>&1 | grep -v -i warn > $d/phases.txt
+# 4. The GPU script's new parts, compiled: session19 and tune_attention (blocks of 16, 32, 64).
+AOT=h100 PYTHON=$PY OUT=$d/parts bash launch/gpu_benchmarks.sh session19 tune_attention 2>&1 |
+  grep -v -i warn > $d/parts.txt
+# 5. The update compiled for two H100s: what XLA gathers for the Pallas kernels.
+PYTHONPATH=. $PY $d/two_devices.py 2>&1 | grep -v -i warn > $d/two_devices.txt
