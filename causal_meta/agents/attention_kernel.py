@@ -6,9 +6,10 @@ Learning (`causal_attention`). XLA's attention (`transformer.attention`) writes 
 B = 256, T = 200 that is most of the learning pass's bytes (BENCHMARKS.md, session 19). Here
 a program owns `BLOCK` queries of one head of one episode and walks the keys in blocks of
 `BLOCK`, keeping the scores on chip with a running softmax (FlashAttention, Dao et al.,
-2022); the backward pass recomputes them the same way. What goes to memory is q, k, v, the output and one log-sum-exp
-per query. The kernels are JAX's own (`jax.experimental.pallas.ops.gpu.attention.mha`,
-causal, with segment ids for packed rows); this module pads the sequence to whole blocks.
+2022); the backward pass recomputes them the same way. What goes to memory is q, k, v, the
+output and one log-sum-exp per query. The kernels are JAX's own
+(`jax.experimental.pallas.ops.gpu.attention.mha`, causal, with segment ids for packed rows);
+this module pads the sequence to whole blocks.
 
 Acting (`cached_attention`). Each env step's queries attend to the KV cache. XLA reads a
 layer's whole cache once per query (or, with `cache_segments`, the blocks filled so far), in a
