@@ -49,9 +49,9 @@ def default() -> ml_collections.ConfigDict:
       # LSTM: learn through the batched pass with a hand-written backward (agents/recurrent.py);
       # False: autodiff of the per-episode reference cell (the same gradient, slower).
       fused_lstm=True,
-      # Fused LSTM: its recurrences as XLA loops ("xla") or Pallas kernels ("pallas": GPU,
-      # Triton; one device; hidden a power of two >= 16; interpreted, slowly, elsewhere;
-      # agents/lstm_kernel.py).
+      # Fused LSTM: its recurrences, learning and acting, as XLA loops ("xla") or Pallas
+      # kernels ("pallas": GPU, Triton; one device; hidden a power of two >= 16; interpreted,
+      # slowly, elsewhere; agents/lstm_kernel.py).
       lstm_kernel="xla",
       # Fused LSTM: the learning pass takes the states the rollout computed under the same
       # parameters instead of running the recurrence again (fused act-and-learn). Off: on the

@@ -42,8 +42,8 @@ flags.DEFINE_integer("cache_segments", 1, "Transformer: the rollout in this many
                      "each step attending only to the KV-cache blocks filled so far.")
 flags.DEFINE_bool("fused_lstm", True, "LSTM: the batched learning pass with a hand-written "
                   "backward (--nofused_lstm: autodiff of the reference cell).")
-flags.DEFINE_enum("lstm_kernel", "xla", ["xla", "pallas"], "Fused LSTM: its recurrences as "
-                  "XLA loops or Pallas (Triton) kernels.")
+flags.DEFINE_enum("lstm_kernel", "xla", ["xla", "pallas"], "Fused LSTM: its recurrences, "
+                  "learning and acting, as XLA loops or Pallas (Triton) kernels.")
 flags.DEFINE_integer("lstm_block", None, "Pallas LSTM kernels: episodes per program, a power "
                      "of two >= 16 (default: lstm_kernel.BLOCK).")
 flags.DEFINE_integer("lstm_warps", None, "Pallas LSTM kernels: Triton warps per program "

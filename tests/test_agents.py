@@ -321,6 +321,30 @@ def test_pallas_lstm_kernels_equal_the_xla_pass():
                  got_grad, want_grad)
 
 
+def test_pallas_lstm_acting_equals_the_xla_cell():
+  """With `lstm_kernel="pallas"` acting runs an env step as one kernel over the batch
+  (`lstm_kernel.act`, interpreted here): the same action logits as XLA's cell step by step,
+  70 episodes so the last block is padded; the same rollout; and, vmapped over parameters as
+  a sweep does, the same rollouts again."""
+  task = tasks.make("padlock", **TASKS["padlock"])
+  xla = agents.make("lstm", task, **SIZES)
+  pallas = agents.make("lstm", task, lstm_kernel="pallas", **SIZES)
+  params = xla.init(jax.random.PRNGKey(0))
+  traj = rollout.braid(task, xla.policy(params), jax.random.PRNGKey(1), 70, expert_prob=0.5)
+  replay = jax.jit(acting_logits, static_argnums=0)
+  got, want = replay(pallas, params, traj)[0], replay(xla, params, traj)[0]
+  assert float(jnp.max(jnp.abs(got - want))) > 0  # the kernel ran: its sums are gate by gate
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  braid = lambda agent, p, batch: rollout.braid(task, agent.policy(p), jax.random.PRNGKey(2),
+                                                batch)
+  go = jax.jit(braid, static_argnums=(0, 2))
+  assert (go(pallas, params, 70).actions == go(xla, params, 70).actions).all()
+  sweep = jax.jit(lambda agent, ps: jax.vmap(lambda p: braid(agent, p, 40).actions)(ps),
+                  static_argnums=0)
+  seeds = jax.vmap(xla.init)(jax.random.split(jax.random.PRNGKey(3), 2))
+  assert (sweep(pallas, seeds) == sweep(xla, seeds)).all()
+
+
 def test_lstm_kernel_block_and_warps_are_tunable(monkeypatch):
   """`lstm_kernel.configure` (`launch.benchmark --lstm_block --lstm_warps`) refuses sizes
   Triton cannot take, changing nothing; a block of 16 episodes (3 programs for 40, the last
@@ -347,8 +371,9 @@ def test_lstm_kernel_block_and_warps_are_tunable(monkeypatch):
 
 
 def test_pallas_lstm_kernels_lower_to_triton(monkeypatch):
-  """On a GPU the two kernels compile through Triton: lowered here for CUDA (no GPU needed,
-  nothing runs), the learning pass's gradient holds two Triton calls, forward and backward."""
+  """On a GPU the kernels compile through Triton: lowered here for CUDA (no GPU needed,
+  nothing runs), the learning pass's gradient holds two Triton calls, forward and backward,
+  and an acting step one."""
   monkeypatch.setattr(lstm_kernel, "_on_gpu", lambda: True)
   V, H, L, B = 13, 64, 40, 256
   tokens_ = jnp.zeros((L, B), jnp.int32)
@@ -358,6 +383,14 @@ def test_pallas_lstm_kernels_lower_to_triton(monkeypatch):
       lowering_platforms=("cuda",)).as_text()
   assert text.count("custom_call @__gpu$xla.gpu.triton") == 2
   assert 'name = "_forward_kernel"' in text and 'name = "_backward_kernel"' in text
+  # Acting: an env step of B episodes, vmapped as the rollout does, is one kernel.
+  step = jax.vmap(recurrent.act, (None,) * 5 + (0, 0, 0))
+  text = jax.jit(step).trace(
+      jnp.zeros((V, 4 * H)), jnp.zeros((H, 4 * H)), jnp.zeros((4 * H,)), jnp.zeros((H, 7)),
+      jnp.zeros((7,)), jnp.zeros((B, H)), jnp.zeros((B, H)), jnp.zeros((B, 2), jnp.int32)
+  ).lower(lowering_platforms=("cuda",)).as_text()
+  assert text.count("custom_call @__gpu$xla.gpu.triton") == 1
+  assert 'name = "_act_kernel"' in text
 
 
 @pytest.mark.parametrize("position,packed", [("learned", False), ("rope", True)])

@@ -1,13 +1,14 @@
-"""The LSTM learning pass's two recurrences as Pallas kernels (GPU, Triton): opt-in through
+"""The LSTM's recurrences as Pallas kernels (GPU, Triton): opt-in through
 `config.agent.lstm_kernel="pallas"`.
 
 `recurrent.lstm_hidden` runs each time step as a few XLA kernels over the whole batch, so every
 step's [B, 4H] gate tensors go through device memory (BENCHMARKS.md: the H100 profile at
 B = 65,536). Here one program owns a block of `BLOCK` episodes for all L steps: it keeps h, c
 and the gates on chip and writes only what the other pass needs, the states h, c [L, B, H]
-(forward) and the gates' gradient dz [L, B, 4H] (backward). The weights are read per step
-from cache. The sums are `recurrent._cell`'s, gate by gate (i, f, g, o), with the input
-projection looked up exactly (a one-hot product in full float32).
+(forward) and the gates' gradient dz [L, B, 4H] (backward). Acting is the same for one env
+step (`act`): it reads h, c [B, H] and writes them back with the action logits. The weights
+are read per step from cache. The sums are `recurrent._cell`'s, gate by gate (i, f, g, o),
+with the input projection looked up exactly (a one-hot product in full float32).
 
 Triton has no slicing of values, so the weights come split by gate: table [4, V', H] (V
 padded to V' = 16·k rows of zeros), w_h [4, H, H], b [4, H]. H must be a power of two ≥ 16.
@@ -136,6 +137,50 @@ def _call(kernel, tokens, weights, inputs, outputs):
       interpret=not _on_gpu(),
   )(tokens, *weights, *inputs)
   return [o[:, :B] for o in out]
+
+
+def _act_kernel(tokens_ref, table_ref, w_ref, b_ref, w_out_ref, b_out_ref, h_ref, c_ref,
+                h_out_ref, c_out_ref, logits_ref):
+  h, c = h_ref[...], c_ref[...]
+  for t in range(tokens_ref.shape[0]):  # an env step's few tokens, unrolled
+    i, f, g, o = _gates(tokens_ref, table_ref, w_ref, b_ref, t, h)
+    c = f * c + i * g
+    h = o * jnp.tanh(c)
+  h_out_ref[...] = h
+  c_out_ref[...] = c
+  logits_ref[...] = jnp.dot(h, w_out_ref[...]) + b_out_ref[...][None, :]
+
+
+def act(table, w_h, b, w_out, b_out, h, c, tokens):
+  """Acting: an env step's tokens int [B, n] fed one after the other to B episodes' LSTMs from
+  their states h, c [B, H] -> (h, c, logits [B, K]), logits = h_n @ w_out + b_out (w_out
+  [H, K], b_out [K]): `recurrent.act` for a batch, one kernel for the whole step. Each program
+  keeps BLOCK episodes' gates on chip; XLA's cell writes and rereads them, [B, 4H] per token."""
+  B, H = h.shape
+  K = w_out.shape[1]
+  n = BLOCK
+  pad = -B % n
+  cols = max(16, 1 << (K - 1).bit_length())  # Triton's products: power-of-two widths >= 16
+  w_out = jnp.pad(w_out, ((0, 0), (0, cols - K)))
+  b_out = jnp.pad(b_out, (0, cols - K))
+  tokens = jnp.pad(tokens, ((0, pad), (0, 0))).T  # [n_tokens, B'], time-major as `_gates` reads
+  h, c = (jnp.pad(x, ((0, pad), (0, 0))) for x in (h, c))
+  weights = _by_gate(table, w_h, b) + (w_out, b_out)
+  whole = lambda x: pl.BlockSpec(x.shape, lambda i: (0,) * x.ndim)
+  rows = lambda width: pl.BlockSpec((n, width), lambda i: (i, 0))
+  h, c, logits = pl.pallas_call(
+      _act_kernel, grid=((B + pad) // n,),
+      in_specs=[pl.BlockSpec((tokens.shape[0], n), lambda i: (0, i))]
+      + [whole(w) for w in weights] + [rows(H), rows(H)],
+      out_specs=[rows(H), rows(H), rows(cols)],
+      out_shape=[jax.ShapeDtypeStruct((B + pad, H), h.dtype)] * 2
+      + [jax.ShapeDtypeStruct((B + pad, cols), h.dtype)],
+      # The states in place: each program reads its rows before it writes them.
+      input_output_aliases={len(weights) + 1: 0, len(weights) + 2: 1},
+      compiler_params=pl_triton.CompilerParams(num_warps=NUM_WARPS, num_stages=1),
+      interpret=not _on_gpu(),
+  )(tokens, *weights, h, c)
+  return h[:B], c[:B], logits[:B, :K]
 
 
 def states(table, w_h, b, tokens):

@@ -37,7 +37,8 @@ class Recurrent(nn.Module):
   cell: str = "lstm"
   unroll: int = 1  # steps per iteration of the learning scan (same numbers)
   fused: bool = True  # LSTM: learn through `unroll_batch` (False: the reference `__call__`)
-  kernel: str = "xla"  # `unroll_batch`'s recurrences: XLA loops, or Pallas (`lstm_kernel.py`)
+  kernel: str = "xla"  # LSTM: XLA, or Pallas kernels (`lstm_kernel.py`) for `unroll_batch`'s
+  # recurrences and for acting (`step(last_only=True)` under vmap)
 
   @property
   def batched_pass(self) -> bool:
@@ -74,6 +75,9 @@ class Recurrent(nn.Module):
     last_only: logits for the last token only ([1, A], [1, O]), all acting needs; the other
     states then need not be stacked for the output head."""
     w_h, table = self.w[self.hidden:], self._input_table()
+    if self.kernel == "pallas" and self.cell == "lstm" and last_only and not return_states:
+      *carry, out = act(table, w_h, self.b, self.w_out, self.b_out, *carry, tokens)
+      return tuple(carry), out[None, :self.num_actions], out[None, self.num_actions:]
     states = []
     for i in range(tokens.shape[0]):
       carry = _cell(self.cell, self.hidden, w_h, self.b, carry, table[tokens[i]])
@@ -128,6 +132,27 @@ def _cell(kind, H, w_h, b, carry, x_proj):
   u = jax.nn.sigmoid(zx[H:2 * H] + h @ w_h[:, H:2 * H])
   n = jnp.tanh(zx[2 * H:] + (r * h) @ w_h[:, 2 * H:])
   return ((1 - u) * n + u * h,)
+
+
+@jax.custom_batching.custom_vmap
+def act(table, w_h, b, w_out, b_out, h, c, tokens):
+  """One episode's LSTM acting step, `Recurrent.step(last_only=True)`'s sums: tokens int [n]
+  fed one after the other from the state h, c [H] -> (h, c, logits [K]), logits = h_n @ w_out
+  + b_out. Alone it is XLA's `_cell`; under `vmap` over episodes (the rollout's) it is
+  `lstm_kernel.act`, one Pallas kernel per env step for the whole batch."""
+  carry = (h, c)
+  for i in range(tokens.shape[0]):
+    carry = _cell("lstm", h.shape[-1], w_h, b, carry, table[tokens[i]])
+  return carry + (carry[0] @ w_out + b_out,)
+
+
+@act.def_vmap
+def _act_vmap(axis_size, in_batched, *args):
+  if any(in_batched[:5]):  # per-episode weights (a vmap over parameters): XLA's cell
+    return jax.vmap(act.fun, [0 if b else None for b in in_batched])(*args), (True,) * 3
+  h, c, tokens = (x if batched else jnp.broadcast_to(x, (axis_size,) + x.shape)
+                  for x, batched in zip(args[5:], in_batched[5:]))
+  return lstm_kernel.act(*args[:5], h, c, tokens), (True,) * 3
 
 
 # The fast LSTM learning pass. Shapes: V tokens, H hidden, L positions, B episodes.
