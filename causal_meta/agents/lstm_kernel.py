@@ -25,7 +25,9 @@ from jax.experimental.pallas import triton as pl_triton
 
 # First guesses, untuned: episodes per program (a power of two >= 16), and Triton's warps per
 # program. A block's [BLOCK, H] tensors live in registers; ~15 are live in the backward step.
-# `configure` changes them (`launch.benchmark --lstm_block --lstm_warps`, for tuning).
+# At H = 64 these spill a few hundred bytes per thread in every kernel; 8 warps do not
+# (ptxas, BENCHMARKS.md session 20). `configure` changes them (`launch.benchmark --lstm_block
+# --lstm_warps`, for tuning).
 BLOCK = 32
 NUM_WARPS = 4
 
@@ -141,11 +143,14 @@ def _call(kernel, tokens, weights, inputs, outputs):
 
 def _act_kernel(tokens_ref, table_ref, w_ref, b_ref, w_out_ref, b_out_ref, h_ref, c_ref,
                 h_out_ref, c_out_ref, logits_ref):
-  h, c = h_ref[...], c_ref[...]
-  for t in range(tokens_ref.shape[0]):  # an env step's few tokens, unrolled
+  def step(t, carry):
+    h, c = carry
     i, f, g, o = _gates(tokens_ref, table_ref, w_ref, b_ref, t, h)
     c = f * c + i * g
-    h = o * jnp.tanh(c)
+    return o * jnp.tanh(c), c
+  # A loop, even over 2 tokens: unrolled, ptxas compiles it with 32 registers and spills 30 KB
+  # per thread (BENCHMARKS.md, session 20); looped, like the learning kernels.
+  h, c = jax.lax.fori_loop(0, tokens_ref.shape[0], step, (h_ref[...], c_ref[...]))
   h_out_ref[...] = h
   c_out_ref[...] = c
   logits_ref[...] = jnp.dot(h, w_out_ref[...]) + b_out_ref[...][None, :]

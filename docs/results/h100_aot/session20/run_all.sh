@@ -29,3 +29,5 @@ $PY -m launch.benchmark --aot=h100 --agent=lstm --lstm_kernel=pallas \
 #    2, 4, 8 warps, now for the acting kernel too).
 AOT=h100 PYTHON=$PY OUT=$d/parts bash launch/gpu_benchmarks.sh session14 tune_lstm 2>&1 |
   grep -v -i warn > $d/parts.txt
+# 4. Registers and spills of the LSTM's kernels for each block and warp count (ptxas -v).
+PYTHONPATH=. $PY $d/registers.py 2>&1 | grep -v -i warn > $d/registers.txt
