@@ -384,11 +384,12 @@ def test_pallas_lstm_kernels_lower_to_triton(monkeypatch):
   assert text.count("custom_call @__gpu$xla.gpu.triton") == 2
   assert 'name = "_forward_kernel"' in text and 'name = "_backward_kernel"' in text
   # Acting: an env step of B episodes, vmapped as the rollout does, is one kernel.
-  step = jax.vmap(recurrent.act, (None,) * 5 + (0, 0, 0))
+  weights = (jnp.zeros((V, 4 * H)), jnp.zeros((H, 4 * H)), jnp.zeros((4 * H,)),
+             jnp.zeros((H, 7)), jnp.zeros((7,)))
+  step = jax.vmap(recurrent.act, (None,) * 6 + (0, 0, 0))
   text = jax.jit(step).trace(
-      jnp.zeros((V, 4 * H)), jnp.zeros((H, 4 * H)), jnp.zeros((4 * H,)), jnp.zeros((H, 7)),
-      jnp.zeros((7,)), jnp.zeros((B, H)), jnp.zeros((B, H)), jnp.zeros((B, 2), jnp.int32)
-  ).lower(lowering_platforms=("cuda",)).as_text()
+      *weights, lstm_kernel.act_weights(*weights), jnp.zeros((B, H)), jnp.zeros((B, H)),
+      jnp.zeros((B, 2), jnp.int32)).lower(lowering_platforms=("cuda",)).as_text()
   assert text.count("custom_call @__gpu$xla.gpu.triton") == 1
   assert 'name = "_act_kernel"' in text
 

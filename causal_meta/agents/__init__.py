@@ -97,11 +97,15 @@ class Agent:
     A = self.num_actions
     record_states = record_states and self.reuses_acting_states
     transformer = isinstance(self.module, Transformer)
+    # The recurrent module's acting weights (those of the LSTM's Pallas kernel), derived from
+    # params here, once: inside the rollout's loop XLA would derive them at every step.
+    weights = None if transformer else self.module.apply({"params": params},
+                                                         method="acting_weights")
 
     def acting(cache_block):
       """The Policy whose transformer writes to `cache_block` (None: wherever pos lies)."""
       # Acting needs only the last token's action logits: the modules skip the rest.
-      kwargs = dict(cache_block=cache_block) if transformer else {}
+      kwargs = dict(cache_block=cache_block) if transformer else dict(weights=weights)
 
       def step(carry, step_tokens):
         """(carry, action logits [n or 1, A], the states after each of the n tokens or None)."""

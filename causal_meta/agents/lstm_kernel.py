@@ -156,21 +156,27 @@ def _act_kernel(tokens_ref, table_ref, w_ref, b_ref, w_out_ref, b_out_ref, h_ref
   logits_ref[...] = jnp.dot(h, w_out_ref[...]) + b_out_ref[...][None, :]
 
 
-def act(table, w_h, b, w_out, b_out, h, c, tokens):
-  """Acting: an env step's tokens int [B, n] fed one after the other to B episodes' LSTMs from
-  their states h, c [B, H] -> (h, c, logits [B, K]), logits = h_n @ w_out + b_out (w_out
-  [H, K], b_out [K]): `recurrent.act` for a batch, one kernel for the whole step. Each program
-  keeps BLOCK episodes' gates on chip; XLA's cell writes and rereads them, [B, 4H] per token."""
-  B, H = h.shape
+def act_weights(table, w_h, b, w_out, b_out):
+  """`act`'s weights from the cell's (table [V, 4H], w_h [H, 4H], b [4H]; `_by_gate`) and the
+  output head's (w_out [H, K], b_out [K]), the head padded with zero columns to a width
+  Triton's products take (a power of two >= 16)."""
   K = w_out.shape[1]
+  cols = max(16, 1 << (K - 1).bit_length())
+  return _by_gate(table, w_h, b) + (jnp.pad(w_out, ((0, 0), (0, cols - K))),
+                                    jnp.pad(b_out, (0, cols - K)))
+
+
+def act(weights, h, c, tokens, num_logits):
+  """Acting: an env step's tokens int [B, n] fed one after the other to B episodes' LSTMs from
+  their states h, c [B, H] -> (h, c, logits [B, num_logits]), with `act_weights`'s weights:
+  `recurrent.act` for a batch, one kernel for the whole step. Each program keeps BLOCK
+  episodes' gates on chip; XLA's cell writes and rereads them, [B, 4H] per token."""
+  B, H = h.shape
+  cols = weights[-1].shape[0]
   n = BLOCK
   pad = -B % n
-  cols = max(16, 1 << (K - 1).bit_length())  # Triton's products: power-of-two widths >= 16
-  w_out = jnp.pad(w_out, ((0, 0), (0, cols - K)))
-  b_out = jnp.pad(b_out, (0, cols - K))
   tokens = jnp.pad(tokens, ((0, pad), (0, 0))).T  # [n_tokens, B'], time-major as `_gates` reads
   h, c = (jnp.pad(x, ((0, pad), (0, 0))) for x in (h, c))
-  weights = _by_gate(table, w_h, b) + (w_out, b_out)
   whole = lambda x: pl.BlockSpec(x.shape, lambda i: (0,) * x.ndim)
   rows = lambda width: pl.BlockSpec((n, width), lambda i: (i, 0))
   h, c, logits = pl.pallas_call(
@@ -185,7 +191,7 @@ def act(table, w_h, b, w_out, b_out, h, c, tokens):
       compiler_params=pl_triton.CompilerParams(num_warps=NUM_WARPS, num_stages=1),
       interpret=not _on_gpu(),
   )(tokens, *weights, h, c)
-  return h[:B], c[:B], logits[:B, :K]
+  return h[:B], c[:B], logits[:B, :num_logits]
 
 
 def states(table, w_h, b, tokens):

@@ -69,14 +69,25 @@ class Recurrent(nn.Module):
     embedding[v] @ W_x bit for bit, so looking a token up here is the same as projecting it."""
     return self.embedding @ self.w[:self.hidden]
 
-  def step(self, carry, tokens, return_states=False, last_only=False):
+  def acting_weights(self):
+    """The weights acting's Pallas kernel reads (`lstm_kernel.act_weights`), or None where
+    acting runs XLA's cell. Derived from the parameters: `Agent.policy` computes them once,
+    outside the rollout's loop, in which XLA would recompute them at every step."""
+    if self.kernel != "pallas" or self.cell != "lstm":
+      return None
+    return lstm_kernel.act_weights(self._input_table(), self.w[self.hidden:], self.b,
+                                   self.w_out, self.b_out)
+
+  def step(self, carry, tokens, return_states=False, last_only=False, weights=None):
     """Feeds int32 [n] tokens one after the other: (carry, action logits [n, A], observation
     logits [n, O]), and with `return_states` the carry after each token (a tuple of [n, H]).
     last_only: logits for the last token only ([1, A], [1, O]), all acting needs; the other
-    states then need not be stacked for the output head."""
+    states then need not be stacked for the output head. weights: `acting_weights()`, if
+    already computed."""
     w_h, table = self.w[self.hidden:], self._input_table()
     if self.kernel == "pallas" and self.cell == "lstm" and last_only and not return_states:
-      *carry, out = act(table, w_h, self.b, self.w_out, self.b_out, *carry, tokens)
+      weights = self.acting_weights() if weights is None else weights
+      *carry, out = act(table, w_h, self.b, self.w_out, self.b_out, weights, *carry, tokens)
       return tuple(carry), out[None, :self.num_actions], out[None, self.num_actions:]
     states = []
     for i in range(tokens.shape[0]):
@@ -135,11 +146,13 @@ def _cell(kind, H, w_h, b, carry, x_proj):
 
 
 @jax.custom_batching.custom_vmap
-def act(table, w_h, b, w_out, b_out, h, c, tokens):
+def act(table, w_h, b, w_out, b_out, weights, h, c, tokens):
   """One episode's LSTM acting step, `Recurrent.step(last_only=True)`'s sums: tokens int [n]
   fed one after the other from the state h, c [H] -> (h, c, logits [K]), logits = h_n @ w_out
   + b_out. Alone it is XLA's `_cell`; under `vmap` over episodes (the rollout's) it is
-  `lstm_kernel.act`, one Pallas kernel per env step for the whole batch."""
+  `lstm_kernel.act`, one Pallas kernel per env step for the whole batch, reading `weights`
+  (`lstm_kernel.act_weights` of the others)."""
+  del weights
   carry = (h, c)
   for i in range(tokens.shape[0]):
     carry = _cell("lstm", h.shape[-1], w_h, b, carry, table[tokens[i]])
@@ -148,11 +161,13 @@ def act(table, w_h, b, w_out, b_out, h, c, tokens):
 
 @act.def_vmap
 def _act_vmap(axis_size, in_batched, *args):
-  if any(in_batched[:5]):  # per-episode weights (a vmap over parameters): XLA's cell
-    return jax.vmap(act.fun, [0 if b else None for b in in_batched])(*args), (True,) * 3
+  if any(jax.tree.leaves(in_batched[:6])):  # weights that differ by episode: XLA's cell
+    in_axes = tuple(jax.tree.map(lambda batched: 0 if batched else None, list(in_batched)))
+    return jax.vmap(act.fun, in_axes)(*args), (True,) * 3
   h, c, tokens = (x if batched else jnp.broadcast_to(x, (axis_size,) + x.shape)
-                  for x, batched in zip(args[5:], in_batched[5:]))
-  return lstm_kernel.act(*args[:5], h, c, tokens), (True,) * 3
+                  for x, batched in zip(args[6:], in_batched[6:]))
+  num_logits = args[3].shape[1]
+  return lstm_kernel.act(args[5], h, c, tokens, num_logits), (True,) * 3
 
 
 # The fast LSTM learning pass. Shapes: V tokens, H hidden, L positions, B episodes.

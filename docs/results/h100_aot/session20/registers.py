@@ -63,10 +63,13 @@ for block in (16, 32, 64):
     # New functions for each setting: jit would reuse the first setting's trace.
     learn = jax.jit(jax.grad(lambda w, tokens: jnp.sum(recurrent.lstm_hidden(*w, tokens, 1,
                                                                               "pallas"))))
-    act = jax.jit(jax.vmap(lambda *x: recurrent.act(*x), (None,) * 5 + (0, 0, 0)))
+    act = jax.jit(jax.vmap(lambda *x: recurrent.act(*x), (None,) * 6 + (0, 0, 0)))
+    head = spec(H, K), spec(K)
+    act_weights = jax.eval_shape(lstm_kernel.act_weights, *weights, *head)
+    act_weights = jax.tree.map(lambda x: spec(*x.shape), act_weights)
     report(f"{block}, {warps}", [
         (learn, (weights, spec(L, B, dtype=jnp.int32))),
-        (act, (*weights, spec(H, K), spec(K), spec(B, H), spec(B, H),
+        (act, (*weights, *head, act_weights, spec(B, H), spec(B, H),
                spec(B, 2, dtype=jnp.int32)))])
 
 B, L, heads, D = 256, 401, 4, 16
