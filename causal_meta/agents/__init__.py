@@ -97,8 +97,9 @@ class Agent:
     A = self.num_actions
     record_states = record_states and self.reuses_acting_states
     transformer = isinstance(self.module, Transformer)
-    # The recurrent module's acting weights (those of the LSTM's Pallas kernel), derived from
-    # params here, once: inside the rollout's loop XLA would derive them at every step.
+    # What the recurrent module's acting derives from params (its input table; the LSTM's
+    # Pallas kernel's weights), derived here, once: inside the rollout's loop XLA would
+    # derive it again at every step.
     weights = None if transformer else self.module.apply({"params": params},
                                                          method="acting_weights")
 

@@ -70,13 +70,15 @@ class Recurrent(nn.Module):
     return self.embedding @ self.w[:self.hidden]
 
   def acting_weights(self):
-    """The weights acting's Pallas kernel reads (`lstm_kernel.act_weights`), or None where
-    acting runs XLA's cell. Derived from the parameters: `Agent.policy` computes them once,
-    outside the rollout's loop, in which XLA would recompute them at every step."""
+    """What acting derives from the parameters: (the input table, the weights the LSTM's
+    Pallas kernel reads, `lstm_kernel.act_weights`, or None where acting runs XLA's cell).
+    `Agent.policy` computes them once, outside the rollout's loop, in which XLA would
+    recompute them at every step."""
+    table = self._input_table()
     if self.kernel != "pallas" or self.cell != "lstm":
-      return None
-    return lstm_kernel.act_weights(self._input_table(), self.w[self.hidden:], self.b,
-                                   self.w_out, self.b_out)
+      return table, None
+    return table, lstm_kernel.act_weights(table, self.w[self.hidden:], self.b, self.w_out,
+                                          self.b_out)
 
   def step(self, carry, tokens, return_states=False, last_only=False, weights=None):
     """Feeds int32 [n] tokens one after the other: (carry, action logits [n, A], observation
@@ -84,10 +86,11 @@ class Recurrent(nn.Module):
     last_only: logits for the last token only ([1, A], [1, O]), all acting needs; the other
     states then need not be stacked for the output head. weights: `acting_weights()`, if
     already computed."""
-    w_h, table = self.w[self.hidden:], self._input_table()
-    if self.kernel == "pallas" and self.cell == "lstm" and last_only and not return_states:
-      weights = self.acting_weights() if weights is None else weights
-      *carry, out = act(table, w_h, self.b, self.w_out, self.b_out, weights, *carry, tokens)
+    w_h = self.w[self.hidden:]
+    table, kernel_weights = self.acting_weights() if weights is None else weights
+    if kernel_weights is not None and last_only and not return_states:
+      *carry, out = act(table, w_h, self.b, self.w_out, self.b_out, kernel_weights, *carry,
+                        tokens)
       return tuple(carry), out[None, :self.num_actions], out[None, self.num_actions:]
     states = []
     for i in range(tokens.shape[0]):

@@ -19,6 +19,11 @@ for kernel in xla pallas; do
     PYTHONPATH=$tree $PY $d/lstm_bytes.py $kernel 65536 20
   done
 done 2>&1 | grep -v -i warn > $d/lstm_bytes.txt
+# 1b. Kernels per update at B = 256, T = 20 for every agent, before and now.
+for tree in "$w" .; do
+  echo "## $([ "$tree" = . ] && echo now || echo before)"
+  PYTHONPATH=$tree $PY $d/kernels.py
+done 2>&1 | grep -v -i warn > $d/kernels.txt
 # 2. The LSTM's rows, before and now (Pallas kernels).
 PY=$PY bash docs/results/h100_aot/session18/at_commit.sh fb28072 ../session20/before_pallas \
   --agent=lstm --lstm_kernel=pallas --batch_sizes=256,4096,65536 --horizons=20,100
