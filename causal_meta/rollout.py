@@ -127,8 +127,8 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
     next_state = jnp.where(active, task.next_state(state, action, obs), state)
     reward = jnp.where(active, task.reward(obs), 0.0).astype(jnp.float32)
     # The step's eight scalars leave the loop as one int32 vector, the reward's bits among
-    # them: XLA writes each loop output with its own kernel, so this is 1 launch per step
-    # instead of up to 5 (what an accelerator's small batches pay for).
+    # them: XLA writes loop outputs with a kernel each, and this saves 3 launches per step,
+    # which an accelerator's small batches pay for (BENCHMARKS.md, session 20).
     scalars = jnp.stack([action, expert_action, obs, intervened.astype(jnp.int32),
                          active.astype(jnp.int32), task.done(next_state).astype(jnp.int32),
                          jax.lax.bitcast_convert_type(reward, jnp.int32),
