@@ -77,14 +77,18 @@ def _gates(tokens_ref, table_ref, w_ref, b_ref, t, h):
   return jax.nn.sigmoid(z[0]), jax.nn.sigmoid(z[1]), jnp.tanh(z[2]), jax.nn.sigmoid(z[3])
 
 
+def _cell(tokens_ref, table_ref, w_ref, b_ref, t, h, c):
+  """Step t of the cell from h_{t-1}, c_{t-1} [n, H]: (h_t, c_t)."""
+  i, f, g, o = _gates(tokens_ref, table_ref, w_ref, b_ref, t, h)
+  c = f * c + i * g
+  return o * jnp.tanh(c), c
+
+
 def _forward_kernel(tokens_ref, table_ref, w_ref, b_ref, h_ref, c_ref):
   n, H = h_ref.shape[1:]
 
   def step(t, carry):
-    h, c = carry
-    i, f, g, o = _gates(tokens_ref, table_ref, w_ref, b_ref, t, h)
-    c = f * c + i * g
-    h = o * jnp.tanh(c)
+    h, c = _cell(tokens_ref, table_ref, w_ref, b_ref, t, *carry)
     h_ref[t] = h
     c_ref[t] = c
     return h, c
@@ -143,11 +147,7 @@ def _call(kernel, tokens, weights, inputs, outputs):
 
 def _act_kernel(tokens_ref, table_ref, w_ref, b_ref, w_out_ref, b_out_ref, h_ref, c_ref,
                 h_out_ref, c_out_ref, logits_ref):
-  def step(t, carry):
-    h, c = carry
-    i, f, g, o = _gates(tokens_ref, table_ref, w_ref, b_ref, t, h)
-    c = f * c + i * g
-    return o * jnp.tanh(c), c
+  step = lambda t, carry: _cell(tokens_ref, table_ref, w_ref, b_ref, t, *carry)
   # A loop, even over 2 tokens: unrolled, ptxas compiles it with 32 registers and spills 30 KB
   # per thread (BENCHMARKS.md, session 20); looped, like the learning kernels.
   h, c = jax.lax.fori_loop(0, tokens_ref.shape[0], step, (h_ref[...], c_ref[...]))
