@@ -177,7 +177,8 @@ def test_matmul_flops_of_the_lstm_learning_pass():
 def test_matmul_flops_of_the_pallas_lstm_kernels():
   """Pallas kernels count once per program of their grid: the forward kernel's products per
   step and gate are one-hot rows of 16 (13 tokens padded) times [16, H] and h times [H, H];
-  the backward kernel recomputes those and adds dz times each gate's [H, H]ᵀ."""
+  the backward kernel recomputes those and adds, per gate, dz times [H, H]ᵀ and the weight
+  gradients' sums, one-hotᵀ times dz ([16, n]·[n, H]) and h_{t-1}ᵀ times dz ([H, n]·[n, H])."""
   V, H, L, B = 13, 16, 6, 200
   n = lstm_kernel.BLOCK  # episodes per program; the last program's block is padded
   programs = -(-B // n)
@@ -187,9 +188,10 @@ def test_matmul_flops_of_the_pallas_lstm_kernels():
   assert benchmark.matmul_flops(lambda *w: lstm_kernel.states(*w, tokens), *args) \
       == programs * L * per_step
   states = jnp.zeros((L, B, H))
+  backward = per_step + 4 * 2 * n * H * H + per_step  # recompute, dh_{t-1}, weight sums
   assert benchmark.matmul_flops(
-      lambda *w: lstm_kernel.gate_grads(*w, tokens, states, states, states), *args) \
-      == programs * L * (per_step + 4 * 2 * n * H * H)
+      lambda *w: lstm_kernel.weight_grads(*w, tokens, states, states, states), *args) \
+      == programs * L * backward
 
 
 def test_top_ops_summarises_a_trace(tmp_path):

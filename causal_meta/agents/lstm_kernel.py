@@ -4,10 +4,11 @@
 `recurrent.lstm_hidden` runs each time step as a few XLA kernels over the whole batch, so every
 step's [B, 4H] gate tensors go through device memory (BENCHMARKS.md: the H100 profile at
 B = 65,536). Here one program owns a block of `BLOCK` episodes for all L steps: it keeps h, c
-and the gates on chip and writes only what the other pass needs, the states h, c [L, B, H]
-(forward) and the gates' gradient dz [L, B, 4H] (backward). Acting is the same for one env
-step (`act`): it reads h, c [B, H] and writes them back with the action logits. The weights
-are read per step from cache. The sums are `recurrent._cell`'s, gate by gate (i, f, g, o),
+and the gates on chip and writes only what is needed next: the states h, c [L, B, H]
+(forward); its block's sums of the weight gradients over all steps (backward: the gates'
+gradient dz [L, B, 4H], the pass's largest array, never leaves the chip). Acting is the same
+for one env step (`act`): it reads h, c [B, H] and writes them back with the action logits.
+The weights are read per step from cache. The sums are `recurrent._cell`'s, gate by gate (i, f, g, o),
 with the input projection looked up exactly (a one-hot product in full float32).
 
 Triton has no slicing of values, so the weights come split by gate: table [4, V', H] (V
@@ -23,13 +24,13 @@ import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pl_triton
 
-# First guesses, untuned: episodes per program (a power of two >= 16), and Triton's warps per
-# program. A block's [BLOCK, H] tensors live in registers; ~15 are live in the backward step.
-# At H = 64 these spill a few hundred bytes per thread in every kernel; 8 warps do not
-# (ptxas, BENCHMARKS.md session 20). `configure` changes them (`launch.benchmark --lstm_block
-# --lstm_warps`, for tuning).
-BLOCK = 32
-NUM_WARPS = 4
+# Episodes per program (a power of two >= 16) and Triton's warps per program: untimed, chosen
+# as the setting at which ptxas spills no register in any of the three kernels at H = 64
+# (BENCHMARKS.md, sessions 20 and 21). A block's [BLOCK, H] tensors live in registers, ~15 in
+# the backward step, beside its weight-gradient sums, [4, H + 16, H] per program. `configure`
+# changes them (`launch.benchmark --lstm_block --lstm_warps`, for tuning on a GPU).
+BLOCK = 16
+NUM_WARPS = 8
 
 
 def configure(block: int | None = None, num_warps: int | None = None) -> None:
@@ -96,12 +97,14 @@ def _forward_kernel(tokens_ref, table_ref, w_ref, b_ref, h_ref, c_ref):
   jax.lax.fori_loop(0, tokens_ref.shape[0], step, (zero, zero))
 
 
-def _backward_kernel(tokens_ref, table_ref, w_ref, b_ref, h_ref, c_ref, dh_ref, dz_ref):
+def _backward_kernel(tokens_ref, table_ref, w_ref, b_ref, h_ref, c_ref, dh_ref, d_table_ref,
+                     d_w_ref):
   L = tokens_ref.shape[0]
   n, H = h_ref.shape[1:]
+  rows = table_ref.shape[1]
 
   def step(s, carry):
-    dh_next, dc_next = carry
+    dh_next, dc_next, d_table, d_w = carry
     t = L - 1 - s
     before = jnp.maximum(t - 1, 0)
     first = t == 0  # the state before the first token is zero
@@ -113,36 +116,48 @@ def _backward_kernel(tokens_ref, table_ref, w_ref, b_ref, h_ref, c_ref, dh_ref, 
     dc = dc_next + dh * o * (1 - tc * tc)
     dz = (dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g * g),
           dh * tc * o * (1 - o))
-    for k in range(4):
-      dz_ref[t, :, pl.ds(k * H, H)] = dz[k]
+    # The weight gradients, summed here over the block's episodes and steps: dz, [L, B, 4H],
+    # never leaves the chip. Row v of the table's gradient sums dz over the steps reading v.
+    one_hot = (tokens_ref[t][:, None] == jnp.arange(rows)[None, :]).astype(hp.dtype)
+    d_table = tuple(d_table[k] + jnp.dot(one_hot.T, dz[k]) for k in range(4))
+    d_w = tuple(d_w[k] + jnp.dot(hp.T, dz[k]) for k in range(4))
     dh_prev = sum(jnp.dot(dz[k], w_ref[k].T) for k in range(4))
-    return dh_prev, dc * f
+    return dh_prev, dc * f, d_table, d_w
   zero = jnp.zeros((n, H), h_ref.dtype)
-  jax.lax.fori_loop(0, L, step, (zero, zero))
+  zeros = lambda shape: (jnp.zeros(shape, h_ref.dtype),) * 4
+  _, _, d_table, d_w = jax.lax.fori_loop(0, L, step, (zero, zero, zeros((rows, H)),
+                                                       zeros((H, H))))
+  for k in range(4):
+    d_table_ref[0, k] = d_table[k]
+    d_w_ref[0, k] = d_w[k]
 
 
-def _call(kernel, tokens, weights, inputs, outputs):
+def _call(kernel, tokens, weights, inputs, outputs=(), partials=()):
   """Runs `kernel` over blocks of BLOCK episodes: tokens int [L, B], weights (whole, to every
-  program), inputs [L, B, ...] and outputs (shapes [L, B, ...]) blocked along B."""
+  program), inputs [L, B, ...] and outputs (shapes [L, B, ...]) blocked along B, and partials
+  (shapes [...]), one per program: [programs, ...]."""
   L, B = tokens.shape
   n = BLOCK  # always: Triton's products need power-of-two sizes >= 16
   pad = -B % n
-  if pad:  # padded episodes read token 0 and get no upstream gradient; they are cut off below
+  if pad:  # padded episodes read token 0 and get no upstream gradient (so add 0 to partials)
     tokens = jnp.pad(tokens, ((0, 0), (0, pad)))
     inputs = [jnp.pad(x, ((0, 0), (0, pad), (0, 0))) for x in inputs]
+  programs = (B + pad) // n
   whole = lambda x: pl.BlockSpec(x.shape, lambda i: (0,) * x.ndim)
   blocked = lambda width: pl.BlockSpec((L, n, width), lambda i: (0, i, 0))
+  own = lambda shape: pl.BlockSpec((1,) + shape, lambda i: (i,) + (0,) * len(shape))
   out = pl.pallas_call(
-      kernel, grid=((B + pad) // n,),
+      kernel, grid=(programs,),
       in_specs=[pl.BlockSpec((L, n), lambda i: (0, i))] + [whole(w) for w in weights]
       + [blocked(x.shape[-1]) for x in inputs],
-      out_specs=[blocked(o.shape[-1]) for o in outputs],
-      out_shape=[jax.ShapeDtypeStruct((L, B + pad, o.shape[-1]), o.dtype) for o in outputs],
+      out_specs=[blocked(o.shape[-1]) for o in outputs] + [own(p) for p in partials],
+      out_shape=[jax.ShapeDtypeStruct((L, B + pad, o.shape[-1]), o.dtype) for o in outputs]
+      + [jax.ShapeDtypeStruct((programs,) + p, weights[0].dtype) for p in partials],
       # Triton, named: without it a GPU may pick Pallas's other backend (Mosaic GPU).
       compiler_params=pl_triton.CompilerParams(num_warps=NUM_WARPS, num_stages=1),
       interpret=not _on_gpu(),
   )(tokens, *weights, *inputs)
-  return [o[:, :B] for o in out]
+  return [o[:, :B] for o in out[:len(outputs)]] + list(out[len(outputs):])
 
 
 def _act_kernel(tokens_ref, table_ref, w_ref, b_ref, w_out_ref, b_out_ref, h_ref, c_ref,
@@ -202,10 +217,16 @@ def states(table, w_h, b, tokens):
   return tuple(_call(_forward_kernel, tokens, _by_gate(table, w_h, b), [], [out, out]))
 
 
-def gate_grads(table, w_h, b, tokens, h, c, dh_out):
-  """dz [L, B, 4H]: the gradient of each step's gate pre-activations, given the states h, c
-  [L, B, H] and the gradient dh_out [L, B, H] arriving at each h (backpropagation through
-  time, as `recurrent._lstm_hidden_bwd`'s scan)."""
+def weight_grads(table, w_h, b, tokens, h, c, dh_out):
+  """(d_table [V, 4H], d_w_h [H, 4H]): the gradients of the input table and the recurrent
+  weights, given the states h, c [L, B, H] and the gradient dh_out [L, B, H] arriving at each
+  h (backpropagation through time, as `recurrent._lstm_hidden_bwd`). Each program sums its
+  block's share; the blocks' sums are added here."""
   L, B, H = h.shape
-  out = jax.ShapeDtypeStruct((L, B, 4 * H), h.dtype)
-  return _call(_backward_kernel, tokens, _by_gate(table, w_h, b), [h, c, dh_out], [out])[0]
+  V = table.shape[0]
+  weights = _by_gate(table, w_h, b)
+  rows = weights[0].shape[1]
+  d_table, d_w = _call(_backward_kernel, tokens, weights, [h, c, dh_out],
+                       partials=[(4, rows, H), (4, H, H)])
+  by_column = lambda x: jnp.sum(x, 0).transpose(1, 0, 2).reshape(x.shape[2], 4 * H)
+  return by_column(d_table)[:V], by_column(d_w)

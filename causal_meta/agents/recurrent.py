@@ -208,28 +208,25 @@ def _lstm_hidden_bwd(unroll, kernel, residuals, dh_out):
   from (h_{t-1}, token), carries (dh, dc) back, and emits dz_t, the gradient of the gates'
   pre-activation; the weight gradients are then one matrix product over all (t, b)."""
   table, w_h, b, tokens, h, c = residuals
+  if kernel == "pallas":  # the weight gradients summed in the kernel: dz never stored
+    d_table, d_w_h = lstm_kernel.weight_grads(table, w_h, b, tokens, h, c, dh_out)
+    # b's gradient is Σ dz, which is also the sum of the table's rows (every step adds b and
+    # one row).
+    return d_table, d_w_h, jnp.sum(d_table, 0), None
   zero = jnp.zeros_like(h[:1])
   h_prev = jnp.concatenate([zero, h[:-1]])
-  if kernel == "pallas":
-    dz = lstm_kernel.gate_grads(table, w_h, b, tokens, h, c, dh_out)
-  else:
-    dz = _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, unroll)
+  dz = _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, unroll)
   # Both weight gradients in one product over all (t, b), so that dz, the largest array here,
   # is read once for them: row (t, b) of `inputs` is [one_hot(token), h_{t-1}].
   V = table.shape[0]
   inputs = jnp.concatenate([jax.nn.one_hot(tokens, V, dtype=dz.dtype), h_prev], -1)
   d_inputs = jnp.einsum("lbk,lbg->kg", inputs, dz)
-  d_table = d_inputs[:V]
-  # b's gradient is Σ dz, which is also the sum of the table's rows (every step adds b and one
-  # row). The Pallas path (GPU) takes the latter and skips a pass over dz; the XLA path keeps
-  # the direct sum, whose float rounding the README's CPU-trained numbers have.
-  d_b = jnp.sum(d_table, 0) if kernel == "pallas" else jnp.sum(dz, (0, 1))
-  return d_table, d_inputs[V:], d_b, None
+  return d_inputs[:V], d_inputs[V:], jnp.sum(dz, (0, 1)), None
 
 
 def _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, unroll):
-  """dz [L, B, 4H] (`lstm_kernel.gate_grads`) as a reverse scan; h_prev [L, B, H] the states
-  before each token."""
+  """dz [L, B, 4H], the gradient of each step's gate pre-activations, as a reverse scan;
+  h_prev [L, B, H] the states before each token."""
   c_prev = jnp.concatenate([jnp.zeros_like(c[:1]), c[:-1]])
 
   def step(carry, xs):
