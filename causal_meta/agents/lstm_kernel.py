@@ -8,8 +8,8 @@ and the gates on chip and writes only what is needed next: the states h, c [L, B
 (forward); its block's sums of the weight gradients over all steps (backward: the gates'
 gradient dz [L, B, 4H], the pass's largest array, never leaves the chip). Acting is the same
 for one env step (`act`): it reads h, c [B, H] and writes them back with the action logits.
-The weights are read per step from cache. The sums are `recurrent._cell`'s, gate by gate (i, f, g, o),
-with the input projection looked up exactly (a one-hot product in full float32).
+The weights are read per step from cache. The sums are `recurrent._cell`'s, gate by gate
+(i, f, g, o), with the input projection looked up exactly (a one-hot product in full float32).
 
 Triton has no slicing of values, so the weights come split by gate: table [4, V', H] (V
 padded to V' = 16·k rows of zeros), w_h [4, H, H], b [4, H]. H must be a power of two ≥ 16.
