@@ -347,8 +347,8 @@ def test_pallas_lstm_acting_equals_the_xla_cell():
 
 def test_lstm_kernel_block_and_warps_are_tunable(monkeypatch):
   """`lstm_kernel.configure` (`launch.benchmark --lstm_block --lstm_warps`) refuses sizes
-  Triton cannot take, changing nothing; a block of 16 episodes (3 programs for 40, the last
-  padded) gives the XLA recurrence's states."""
+  Triton cannot take, changing nothing; with a block of 16 episodes and 2 warps (3 programs
+  for 40, the last padded) the kernels give the XLA pass's logits and gradient."""
   monkeypatch.setattr(lstm_kernel, "BLOCK", lstm_kernel.BLOCK)
   monkeypatch.setattr(lstm_kernel, "NUM_WARPS", lstm_kernel.NUM_WARPS)
   before = lstm_kernel.BLOCK, lstm_kernel.NUM_WARPS
@@ -359,15 +359,19 @@ def test_lstm_kernel_block_and_warps_are_tunable(monkeypatch):
     assert (lstm_kernel.BLOCK, lstm_kernel.NUM_WARPS) == before
   lstm_kernel.configure(block=16, num_warps=2)
   assert (lstm_kernel.BLOCK, lstm_kernel.NUM_WARPS) == (16, 2)
-  V, H, L, B = 13, 16, 5, 40
-  keys = jax.random.split(jax.random.PRNGKey(0), 4)
+  V, H, K, L, B = 13, 16, 7, 5, 40
+  keys = jax.random.split(jax.random.PRNGKey(0), 7)
   weights = (0.5 * jax.random.normal(keys[0], (V, 4 * H)),
              0.3 * jax.random.normal(keys[1], (H, 4 * H)),
-             0.1 * jax.random.normal(keys[2], (4 * H,)))
-  tokens = jax.random.randint(keys[3], (L, B), 0, V)
-  want = recurrent._lstm_states(*weights, tokens, 1)
-  got = recurrent._lstm_states(*weights, tokens, 1, kernel="pallas")
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), got, want)
+             0.1 * jax.random.normal(keys[2], (4 * H,)),
+             0.3 * jax.random.normal(keys[3], (H, K)), 0.1 * jax.random.normal(keys[4], (K,)))
+  tokens = jax.random.randint(keys[5], (L, B), 0, V)
+  d_out = jax.random.normal(keys[6], (L, B, K))  # an arbitrary linear loss of the logits
+  xla = lambda *w: recurrent.lstm_hidden(*w[:3], tokens, 1) @ w[3] + w[4]
+  pallas = lambda *w: lstm_kernel.logits(*w, tokens, None)
+  loss = lambda fn: jax.value_and_grad(lambda *w: jnp.sum(d_out * fn(*w)), range(5))(*weights)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5),
+               loss(pallas), loss(xla))
 
 
 def test_pallas_lstm_kernels_lower_to_triton(monkeypatch):
@@ -377,15 +381,13 @@ def test_pallas_lstm_kernels_lower_to_triton(monkeypatch):
   monkeypatch.setattr(lstm_kernel, "_on_gpu", lambda: True)
   V, H, L, B = 13, 64, 40, 256
   tokens_ = jnp.zeros((L, B), jnp.int32)
-  grad = jax.jit(jax.grad(lambda *w: jnp.sum(recurrent.lstm_hidden(*w, tokens_, 1, "pallas")),
-                          (0, 1, 2)))
-  text = grad.trace(jnp.zeros((V, 4 * H)), jnp.zeros((H, 4 * H)), jnp.zeros((4 * H,))).lower(
-      lowering_platforms=("cuda",)).as_text()
+  weights = (jnp.zeros((V, 4 * H)), jnp.zeros((H, 4 * H)), jnp.zeros((4 * H,)),
+             jnp.zeros((H, 7)), jnp.zeros((7,)))
+  grad = jax.jit(jax.grad(lambda *w: jnp.sum(lstm_kernel.logits(*w, tokens_, None)), range(5)))
+  text = grad.trace(*weights).lower(lowering_platforms=("cuda",)).as_text()
   assert text.count("custom_call @__gpu$xla.gpu.triton") == 2
   assert 'name = "_forward_kernel"' in text and 'name = "_backward_kernel"' in text
   # Acting: an env step of B episodes, vmapped as the rollout does, is one kernel.
-  weights = (jnp.zeros((V, 4 * H)), jnp.zeros((H, 4 * H)), jnp.zeros((4 * H,)),
-             jnp.zeros((H, 7)), jnp.zeros((7,)))
   step = jax.vmap(recurrent.act, (None,) * 6 + (0, 0, 0))
   text = jax.jit(step).trace(
       *weights, lstm_kernel.act_weights(*weights), jnp.zeros((B, H)), jnp.zeros((B, H)),

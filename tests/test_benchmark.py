@@ -175,23 +175,27 @@ def test_matmul_flops_of_the_lstm_learning_pass():
 
 
 def test_matmul_flops_of_the_pallas_lstm_kernels():
-  """Pallas kernels count once per program of their grid: the forward kernel's products per
-  step and gate are one-hot rows of 16 (13 tokens padded) times [16, H] and h times [H, H];
-  the backward kernel recomputes those and adds, per gate, dz times [H, H]ᵀ and the weight
-  gradients' sums, one-hotᵀ times dz ([16, n]·[n, H]) and h_{t-1}ᵀ times dz ([H, n]·[n, H])."""
-  V, H, L, B = 13, 16, 6, 200
+  """Pallas kernels count once per program of their grid. The forward kernel's products per
+  step: per gate, one-hot rows of 16 (13 tokens padded) times [16, H] and h times [H, H]
+  (the head is XLA's, [L·B, H]·[H, K]). The backward kernel recomputes the gates and adds the
+  head's dh (d_logits times [H, 16]ᵀ, 7 logits padded), dh_{t-1} (per gate dz times [H, H]ᵀ)
+  and the weight gradients' sums (per gate one-hotᵀ·dz and h_{t-1}ᵀ·dz; the head's
+  h_tᵀ·d_logits)."""
+  V, H, K, L, B = 13, 16, 7, 6, 200
   n = lstm_kernel.BLOCK  # episodes per program; the last program's block is padded
   programs = -(-B // n)
-  args = jnp.zeros((V, 4 * H)), jnp.zeros((H, 4 * H)), jnp.zeros((4 * H,))
+  args = (jnp.zeros((V, 4 * H)), jnp.zeros((H, 4 * H)), jnp.zeros((4 * H,)), jnp.zeros((H, K)),
+          jnp.zeros((K,)))
   tokens = jnp.zeros((L, B), jnp.int32)
-  per_step = 4 * (2 * n * 16 * H + 2 * n * H * H)  # one program's step: 4 gates
-  assert benchmark.matmul_flops(lambda *w: lstm_kernel.states(*w, tokens), *args) \
-      == programs * L * per_step
-  states = jnp.zeros((L, B, H))
-  backward = per_step + 4 * 2 * n * H * H + per_step  # recompute, dh_{t-1}, weight sums
+  gates = 4 * (2 * n * 16 * H + 2 * n * H * H)  # one program's step: 4 gates
+  head = 2 * n * H * 16
+  xla_head = 2 * L * B * H * K
+  assert benchmark.matmul_flops(lambda *w: lstm_kernel.logits(*w, tokens, None), *args) \
+      == programs * L * gates + xla_head
+  backward = gates + head + 4 * 2 * n * H * H + gates + head
   assert benchmark.matmul_flops(
-      lambda *w: lstm_kernel.weight_grads(*w, tokens, states, states, states), *args) \
-      == programs * L * backward
+      jax.grad(lambda *w: jnp.sum(lstm_kernel.logits(*w, tokens, None)), range(5)), *args) \
+      == programs * L * (gates + backward) + xla_head
 
 
 def test_top_ops_summarises_a_trace(tmp_path):

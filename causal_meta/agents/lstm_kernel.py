@@ -3,10 +3,11 @@
 
 `recurrent.lstm_hidden` runs each time step as a few XLA kernels over the whole batch, so every
 step's [B, 4H] gate tensors go through device memory (BENCHMARKS.md: the H100 profile at
-B = 65,536). Here one program owns a block of `BLOCK` episodes for all L steps: it keeps h, c
-and the gates on chip and writes only what is needed next: the states h, c [L, B, H]
-(forward); its block's sums of the weight gradients over all steps (backward: the gates'
-gradient dz [L, B, 4H], the pass's largest array, never leaves the chip). Acting is the same
+B = 65,536). Here (`logits`) one program owns a block of `BLOCK` episodes for all L steps: it
+keeps h, c and the gates on chip and writes only what is needed next: the states h, c
+[L, B, H] (forward); its block's sums of the weight gradients over all steps, the output
+head's included (backward: it reads the logits' gradient; dh and the gates' gradient dz
+[L, B, 4H], the pass's largest array, never leave the chip). Acting is the same
 for one env step (`act`): it reads h, c [B, H] and writes them back with the action logits.
 The weights are read per step from cache. The sums are `recurrent._cell`'s, gate by gate
 (i, f, g, o), with the input projection looked up exactly (a one-hot product in full float32).
@@ -97,21 +98,23 @@ def _forward_kernel(tokens_ref, table_ref, w_ref, b_ref, h_ref, c_ref):
   jax.lax.fori_loop(0, tokens_ref.shape[0], step, (zero, zero))
 
 
-def _backward_kernel(tokens_ref, table_ref, w_ref, b_ref, h_ref, c_ref, dh_ref, d_table_ref,
-                     d_w_ref):
+def _backward_kernel(tokens_ref, table_ref, w_ref, b_ref, w_out_ref, b_out_ref, h_ref, c_ref,
+                     d_logits_ref, d_table_ref, d_w_ref, d_w_out_ref):
+  del b_out_ref  # its gradient, Σ d_logits, needs no recurrence
   L = tokens_ref.shape[0]
   n, H = h_ref.shape[1:]
   rows = table_ref.shape[1]
 
   def step(s, carry):
-    dh_next, dc_next, d_table, d_w = carry
+    dh_next, dc_next, d_table, d_w, d_w_out = carry
     t = L - 1 - s
     before = jnp.maximum(t - 1, 0)
     first = t == 0  # the state before the first token is zero
     hp = jnp.where(first, 0.0, h_ref[before])
     cp = jnp.where(first, 0.0, c_ref[before])
     i, f, g, o = _gates(tokens_ref, table_ref, w_ref, b_ref, t, hp)
-    dh = dh_ref[t] + dh_next
+    d_logits = d_logits_ref[t]
+    dh = jnp.dot(d_logits, w_out_ref[...].T) + dh_next  # the head's, and the next step's
     tc = jnp.tanh(c_ref[t])
     dc = dc_next + dh * o * (1 - tc * tc)
     dz = (dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g * g),
@@ -121,15 +124,18 @@ def _backward_kernel(tokens_ref, table_ref, w_ref, b_ref, h_ref, c_ref, dh_ref, 
     one_hot = (tokens_ref[t][:, None] == jnp.arange(rows)[None, :]).astype(hp.dtype)
     d_table = tuple(d_table[k] + jnp.dot(one_hot.T, dz[k]) for k in range(4))
     d_w = tuple(d_w[k] + jnp.dot(hp.T, dz[k]) for k in range(4))
+    d_w_out = d_w_out + jnp.dot(h_ref[t].T, d_logits)
     dh_prev = sum(jnp.dot(dz[k], w_ref[k].T) for k in range(4))
-    return dh_prev, dc * f, d_table, d_w
+    return dh_prev, dc * f, d_table, d_w, d_w_out
   zero = jnp.zeros((n, H), h_ref.dtype)
   zeros = lambda shape: (jnp.zeros(shape, h_ref.dtype),) * 4
-  _, _, d_table, d_w = jax.lax.fori_loop(0, L, step, (zero, zero, zeros((rows, H)),
-                                                       zeros((H, H))))
+  _, _, d_table, d_w, d_w_out = jax.lax.fori_loop(
+      0, L, step, (zero, zero, zeros((rows, H)), zeros((H, H)),
+                   jnp.zeros(d_w_out_ref.shape[1:], h_ref.dtype)))
   for k in range(4):
     d_table_ref[0, k] = d_table[k]
     d_w_ref[0, k] = d_w[k]
+  d_w_out_ref[0] = d_w_out
 
 
 def _call(kernel, tokens, weights, inputs, outputs=(), partials=()):
@@ -172,9 +178,10 @@ def _act_kernel(tokens_ref, table_ref, w_ref, b_ref, w_out_ref, b_out_ref, h_ref
 
 
 def act_weights(table, w_h, b, w_out, b_out):
-  """`act`'s weights from the cell's (table [V, 4H], w_h [H, 4H], b [4H]; `_by_gate`) and the
-  output head's (w_out [H, K], b_out [K]), the head padded with zero columns to a width
-  Triton's products take (a power of two >= 16)."""
+  """The weights the kernels read (`act`'s; `logits` derives them itself) from the cell's
+  (table [V, 4H], w_h [H, 4H], b [4H]; `_by_gate`) and the output head's (w_out [H, K],
+  b_out [K]), the head padded with zero columns to a width Triton's products take (a power of
+  two >= 16)."""
   K = w_out.shape[1]
   cols = max(16, 1 << (K - 1).bit_length())
   return _by_gate(table, w_h, b) + (jnp.pad(w_out, ((0, 0), (0, cols - K))),
@@ -209,24 +216,46 @@ def act(weights, h, c, tokens, num_logits):
   return h[:B], c[:B], logits[:B, :num_logits]
 
 
-def states(table, w_h, b, tokens):
-  """`recurrent._lstm_states`: (h, c) [L, B, H], the states after each of tokens int [L, B]."""
+@jax.custom_vjp
+def logits(table, w_h, b, w_out, b_out, tokens, states):
+  """The learning pass, `recurrent.lstm_hidden` and the output head in one: the logits
+  [L, B, K] of the LSTM (table [V, 4H], w_h [H, 4H], b [4H]; gates i, f, g, o) run from zero
+  state over tokens int [L, B], each state through the head (w_out [H, K], b_out [K]).
+  states: None, or (h, c) [L, B, H], the states those weights give on `tokens`, already
+  computed (by acting); the forward kernel is then skipped. The gradient is the backward
+  kernel's, the head's included (none flows into `states`, data)."""
+  return _logits_fwd(table, w_h, b, w_out, b_out, tokens, states)[0]
+
+
+def _logits_fwd(table, w_h, b, w_out, b_out, tokens, states):
+  weights = act_weights(table, w_h, b, w_out, b_out)
   L, B = tokens.shape
-  H = w_h.shape[0]
-  out = jax.ShapeDtypeStruct((L, B, H), table.dtype)
-  return tuple(_call(_forward_kernel, tokens, _by_gate(table, w_h, b), [], [out, out]))
+  if states is None:
+    state = jax.ShapeDtypeStruct((L, B, w_h.shape[0]), table.dtype)
+    h, c = _call(_forward_kernel, tokens, weights[:3], [], [state, state])
+  else:
+    h, c = states
+  # The head in XLA: in the forward kernel's loop, ptxas spills (BENCHMARKS.md, session 21).
+  out = jnp.einsum("lbh,hk->lbk", h, w_out) + b_out
+  return out, (table, weights, tokens, h, c, states)
 
 
-def weight_grads(table, w_h, b, tokens, h, c, dh_out):
-  """(d_table [V, 4H], d_w_h [H, 4H]): the gradients of the input table and the recurrent
-  weights, given the states h, c [L, B, H] and the gradient dh_out [L, B, H] arriving at each
-  h (backpropagation through time, as `recurrent._lstm_hidden_bwd`). Each program sums its
-  block's share; the blocks' sums are added here."""
-  L, B, H = h.shape
-  V = table.shape[0]
-  weights = _by_gate(table, w_h, b)
-  rows = weights[0].shape[1]
-  d_table, d_w = _call(_backward_kernel, tokens, weights, [h, c, dh_out],
-                       partials=[(4, rows, H), (4, H, H)])
+def _logits_bwd(residuals, d_out):
+  """Backpropagation through time from the states alone: each step recomputes its gates from
+  (h_{t-1}, token) and carries (dh, dc) back; the weight gradients are summed in the kernel,
+  per block of episodes, and the blocks' sums added here."""
+  table, weights, tokens, h, c, states = residuals
+  (V, H), K = (table.shape[0], h.shape[-1]), d_out.shape[-1]
+  rows, cols = weights[0].shape[1], weights[-1].shape[0]
+  d_out_padded = jnp.pad(d_out, ((0, 0), (0, 0), (0, cols - K)))
+  d_table, d_w, d_w_out = _call(_backward_kernel, tokens, weights, [h, c, d_out_padded],
+                                partials=[(4, rows, H), (4, H, H), (H, cols)])
   by_column = lambda x: jnp.sum(x, 0).transpose(1, 0, 2).reshape(x.shape[2], 4 * H)
-  return by_column(d_table)[:V], by_column(d_w)
+  d_table = by_column(d_table)[:V]
+  # b's gradient is Σ dz, which is also the sum of the table's rows (every step adds b and
+  # one row).
+  return (d_table, by_column(d_w), jnp.sum(d_table, 0), jnp.sum(d_w_out, 0)[:, :K],
+          jnp.sum(d_out, (0, 1)), None, jax.tree.map(jnp.zeros_like, states))
+
+
+logits.defvjp(_logits_fwd, _logits_bwd)

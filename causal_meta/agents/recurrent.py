@@ -122,13 +122,18 @@ class Recurrent(nn.Module):
     `lstm_hidden` (time-major, hand-written backward pass).
 
     states: optional (h, c) [L, B, H], the states after each token as acting computed them
-    under these parameters; the forward recurrence is then skipped (fused act-and-learn)."""
-    args = self._input_table(), self.w[self.hidden:], self.b, tokens.T
-    if states is None:
-      h = lstm_hidden(*args, self.unroll, self.kernel)  # [L, B, H]
+    under these parameters; the forward recurrence is then skipped (fused act-and-learn).
+    With the Pallas kernels the output head runs in them too (`lstm_kernel.logits`)."""
+    args = self._input_table(), self.w[self.hidden:], self.b
+    if self.kernel == "pallas":
+      out = lstm_kernel.logits(*args, self.w_out, self.b_out, tokens.T, states)
+      out = out.transpose(1, 0, 2)
     else:
-      h = lstm_hidden_from_states(*args, *states, self.unroll, self.kernel)
-    out = jnp.einsum("lbh,hk->blk", h, self.w_out) + self.b_out
+      if states is None:
+        h = lstm_hidden(*args, tokens.T, self.unroll)  # [L, B, H]
+      else:
+        h = lstm_hidden_from_states(*args, tokens.T, *states, self.unroll)
+      out = jnp.einsum("lbh,hk->blk", h, self.w_out) + self.b_out
     return out[..., :self.num_actions], out[..., self.num_actions:]
 
 
@@ -175,11 +180,9 @@ def _act_vmap(axis_size, in_batched, *args):
 
 # The fast LSTM learning pass. Shapes: V tokens, H hidden, L positions, B episodes.
 
-def _lstm_states(table, w_h, b, tokens, unroll, kernel="xla"):
+def _lstm_states(table, w_h, b, tokens, unroll):
   """Forward: table [V, 4H], w_h [H, 4H], b [4H], tokens int32 [L, B] -> (h, c) [L, B, H]
   each, the states after every token (the same sums as `_cell`)."""
-  if kernel == "pallas":
-    return lstm_kernel.states(table, w_h, b, tokens)
   H = w_h.shape[0]
   carry = (jnp.zeros((tokens.shape[1], H), table.dtype),) * 2
 
@@ -190,29 +193,24 @@ def _lstm_states(table, w_h, b, tokens, unroll, kernel="xla"):
   return states
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
-def lstm_hidden(table, w_h, b, tokens, unroll=1, kernel="xla"):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def lstm_hidden(table, w_h, b, tokens, unroll=1):
   """h [L, B, H]: the LSTM's state after each of the tokens int32 [L, B], from zero state.
   table [V, 4H] is the input projection of every token, w_h [H, 4H] the recurrent weights,
-  b [4H] the bias (gate order i, f, g, o). kernel: "xla" (scans) or "pallas"."""
-  return _lstm_states(table, w_h, b, tokens, unroll, kernel)[0]
+  b [4H] the bias (gate order i, f, g, o). The Pallas form: `lstm_kernel.logits`."""
+  return _lstm_states(table, w_h, b, tokens, unroll)[0]
 
 
-def _lstm_hidden_fwd(table, w_h, b, tokens, unroll, kernel):
-  h, c = _lstm_states(table, w_h, b, tokens, unroll, kernel)
+def _lstm_hidden_fwd(table, w_h, b, tokens, unroll):
+  h, c = _lstm_states(table, w_h, b, tokens, unroll)
   return h, (table, w_h, b, tokens, h, c)
 
 
-def _lstm_hidden_bwd(unroll, kernel, residuals, dh_out):
+def _lstm_hidden_bwd(unroll, residuals, dh_out):
   """Backpropagation through time from the saved states alone: each step recomputes its gates
   from (h_{t-1}, token), carries (dh, dc) back, and emits dz_t, the gradient of the gates'
   pre-activation; the weight gradients are then one matrix product over all (t, b)."""
   table, w_h, b, tokens, h, c = residuals
-  if kernel == "pallas":  # the weight gradients summed in the kernel: dz never stored
-    d_table, d_w_h = lstm_kernel.weight_grads(table, w_h, b, tokens, h, c, dh_out)
-    # b's gradient is Σ dz, which is also the sum of the table's rows (every step adds b and
-    # one row).
-    return d_table, d_w_h, jnp.sum(d_table, 0), None
   zero = jnp.zeros_like(h[:1])
   h_prev = jnp.concatenate([zero, h[:-1]])
   dz = _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, unroll)
@@ -248,23 +246,23 @@ def _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, unroll):
 lstm_hidden.defvjp(_lstm_hidden_fwd, _lstm_hidden_bwd)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(6, 7))
-def lstm_hidden_from_states(table, w_h, b, tokens, h, c, unroll=1, kernel="xla"):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
+def lstm_hidden_from_states(table, w_h, b, tokens, h, c, unroll=1):
   """`lstm_hidden` whose forward pass was already run: h, c [L, B, H] are the states that
   (table, w_h, b) give on `tokens`, computed while acting. Returns h, with `lstm_hidden`'s
   gradient. States computed under other parameters would give a wrong gradient."""
-  del table, w_h, b, tokens, c, unroll, kernel
+  del table, w_h, b, tokens, c, unroll
   return h
 
 
-def _lstm_hidden_from_states_fwd(table, w_h, b, tokens, h, c, unroll, kernel):
+def _lstm_hidden_from_states_fwd(table, w_h, b, tokens, h, c, unroll):
   return h, (table, w_h, b, tokens, h, c)
 
 
-def _lstm_hidden_from_states_bwd(unroll, kernel, residuals, dh_out):
+def _lstm_hidden_from_states_bwd(unroll, residuals, dh_out):
   h, c = residuals[4:]
   # The states are data (the rollout's): no gradient flows into them.
-  return _lstm_hidden_bwd(unroll, kernel, residuals, dh_out) + (jnp.zeros_like(h),
+  return _lstm_hidden_bwd(unroll, residuals, dh_out) + (jnp.zeros_like(h),
                                                                  jnp.zeros_like(c))
 
 
