@@ -3,7 +3,8 @@
 # with PY a Python that has jax[cuda12]==0.10.2 and the package's dependencies; everything is
 # written beside this file. "before" is 41641f2, the commit before the LSTM's backward kernel
 # summed the weight gradients itself (and before the kernels' default block 32, 4 warps became
-# 16, 8 warps).
+# 16, 8 warps); "sums" is 9e86573, that change alone, before the output head's gradient moved
+# into the backward kernel too.
 set -u
 d=docs/results/h100_aot/session21
 s20=docs/results/h100_aot/session20
@@ -11,19 +12,24 @@ PY=${PY:-python}
 # at_commit.sh runs it from another directory: a path, made absolute (symlinks kept: a venv)
 [ -x "$PY" ] && PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")
 export PY JAX_PLATFORMS=cpu
-w=$(mktemp -d)/before
-git worktree add -q --detach "$w" 41641f2
-trap 'git worktree remove --force "$w"' EXIT
-# 1. Where the LSTM's bytes go at B = 65,536, T = 20 (Pallas kernels), before and now: the
-#    learning pass's kernels one by one.
-for tree in "$w" .; do
-  echo "## $([ "$tree" = . ] && echo now || echo before)"
-  PYTHONPATH=$tree $PY $s20/lstm_bytes.py pallas 65536 20 learning
+t=$(mktemp -d)
+git worktree add -q --detach "$t/before" 41641f2
+git worktree add -q --detach "$t/sums" 9e86573
+trap 'git worktree remove --force "$t/before"; git worktree remove --force "$t/sums"' EXIT
+# 1. Where the LSTM's bytes go at B = 65,536, T = 20 (Pallas kernels), before, with the
+#    weight sums and now: the learning pass's kernels one by one.
+for tree in before sums now; do
+  echo "## $tree"
+  PYTHONPATH=$([ $tree = now ] && echo . || echo "$t/$tree") \
+    $PY $s20/lstm_bytes.py pallas 65536 20 learning
 done 2>&1 | grep -v -i warn > $d/lstm_bytes.txt
-# 2. The LSTM's rows (Pallas kernels), before and now; now also at the old default block and
-#    warps (32, 4), to part the two changes.
-PY=$PY bash docs/results/h100_aot/session18/at_commit.sh 41641f2 ../session21/before_pallas \
-  --agent=lstm --lstm_kernel=pallas --batch_sizes=256,4096,65536 --horizons=20,100
+# 2. The LSTM's rows (Pallas kernels), before, with the sums and now; now also at the old
+#    default block and warps (32, 4), to part the changes.
+for rev_name in "41641f2 before" "9e86573 sums"; do
+  set -- $rev_name
+  PY=$PY bash docs/results/h100_aot/session18/at_commit.sh $1 ../session21/$2_pallas \
+    --agent=lstm --lstm_kernel=pallas --batch_sizes=256,4096,65536 --horizons=20,100
+done
 for block_warps in "" "32 4"; do
   set -- $block_warps
   name=now_pallas${1:+_block$1_warps$2}
@@ -31,8 +37,8 @@ for block_warps in "" "32 4"; do
     ${1:+--lstm_block=$1 --lstm_warps=$2} --batch_sizes=256,4096,65536 --horizons=20,100 \
     --json=$d/$name.json 2>&1 | grep -v -i warn > $d/$name.txt
 done
-# 3. The GPU script's LSTM parts, compiled: session14 and tune_lstm (blocks 16, 32, 64 and
-#    2, 4, 8 warps).
+# 3. The GPU script's LSTM parts, compiled: session14 and tune_lstm (blocks 16, 32 and 4, 8
+#    warps).
 AOT=h100 PYTHON=$PY OUT=$d/parts bash launch/gpu_benchmarks.sh session14 tune_lstm 2>&1 |
   grep -v -i warn > $d/parts.txt
 # 4. Registers and spills of the Pallas kernels for each block and warp count (ptxas -v).
