@@ -5,9 +5,9 @@
 step's [B, 4H] gate tensors go through device memory (BENCHMARKS.md: the H100 profile at
 B = 65,536). Here (`logits`) one program owns a block of `BLOCK` episodes for all L steps: it
 keeps h, c and the gates on chip and writes only what is needed next: the states h, c
-[L, B, H] (forward); its block's sums of the weight gradients over all steps, the output
-head's included (backward: it reads the logits' gradient; dh and the gates' gradient dz
-[L, B, 4H], the pass's largest array, never leave the chip). Acting is the same
+[L, B, H] and the logits (forward); its block's sums of the weight gradients over all
+steps, the output head's included (backward: it reads the logits' gradient; dh and the
+gates' gradient dz [L, B, 4H], the pass's largest array, never leave the chip). Acting is the same
 for one env step (`act`): it reads h, c [B, H] and writes them back with the action logits.
 The weights are read per step from cache. The sums are `recurrent._cell`'s, gate by gate
 (i, f, g, o), with the input projection looked up exactly (a one-hot product in full float32).
@@ -86,13 +86,18 @@ def _cell(tokens_ref, table_ref, w_ref, b_ref, t, h, c):
   return o * jnp.tanh(c), c
 
 
-def _forward_kernel(tokens_ref, table_ref, w_ref, b_ref, h_ref, c_ref):
+def _forward_kernel(tokens_ref, table_ref, w_ref, b_ref, w_out_ref, b_out_ref, h_ref, c_ref,
+                    logits_ref):
   n, H = h_ref.shape[1:]
 
   def step(t, carry):
     h, c = _cell(tokens_ref, table_ref, w_ref, b_ref, t, *carry)
     h_ref[t] = h
     c_ref[t] = c
+    # The head in full float32, off the tensor cores: as a TF32 product its layout made ptxas
+    # spill 804 bytes per thread here (16 episodes, 8 warps; BENCHMARKS.md, session 21).
+    logits_ref[t] = jnp.dot(h, w_out_ref[...], precision=jax.lax.Precision.HIGHEST) \
+        + b_out_ref[...][None, :]
     return h, c
   zero = jnp.zeros((n, H), h_ref.dtype)
   jax.lax.fori_loop(0, tokens_ref.shape[0], step, (zero, zero))
@@ -229,14 +234,15 @@ def logits(table, w_h, b, w_out, b_out, tokens, states):
 
 def _logits_fwd(table, w_h, b, w_out, b_out, tokens, states):
   weights = act_weights(table, w_h, b, w_out, b_out)
-  L, B = tokens.shape
+  (L, B), (H, K) = tokens.shape, w_out.shape
   if states is None:
-    state = jax.ShapeDtypeStruct((L, B, w_h.shape[0]), table.dtype)
-    h, c = _call(_forward_kernel, tokens, weights[:3], [], [state, state])
+    state = jax.ShapeDtypeStruct((L, B, H), table.dtype)
+    head = jax.ShapeDtypeStruct((L, B, weights[-1].shape[0]), table.dtype)
+    h, c, out = _call(_forward_kernel, tokens, weights, [], [state, state, head])
+    out = out[..., :K]
   else:
     h, c = states
-  # The head in XLA: in the forward kernel's loop, ptxas spills (BENCHMARKS.md, session 21).
-  out = jnp.einsum("lbh,hk->lbk", h, w_out) + b_out
+    out = jnp.einsum("lbh,hk->lbk", h, w_out) + b_out
   return out, (table, weights, tokens, h, c, states)
 
 
