@@ -7,9 +7,9 @@ B = 65,536). Here (`logits`) one program owns a block of `BLOCK` episodes for al
 keeps h, c and the gates on chip and writes only what is needed next: the states h, c
 [L, B, H] and the logits (forward); its block's sums of the weight gradients over all
 steps, the output head's included (backward: it reads the logits' gradient; dh and the
-gates' gradient dz [L, B, 4H], the pass's largest array, never leave the chip). Acting is the same
-for one env step (`act`): it reads h, c [B, H] and writes them back with the action logits.
-The weights are read per step from cache. The sums are `recurrent._cell`'s, gate by gate
+gates' gradient dz [L, B, 4H], the pass's largest array, never leave the chip). Acting is
+the same for one env step (`act`): it reads h, c [B, H] and writes them back with the action
+logits. The weights are read per step from cache. The sums are `recurrent._cell`'s, gate by gate
 (i, f, g, o), with the input projection looked up exactly (a one-hot product in full float32).
 
 Triton has no slicing of values, so the weights come split by gate: table [4, V', H] (V

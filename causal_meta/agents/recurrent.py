@@ -262,8 +262,7 @@ def _lstm_hidden_from_states_fwd(table, w_h, b, tokens, h, c, unroll):
 def _lstm_hidden_from_states_bwd(unroll, residuals, dh_out):
   h, c = residuals[4:]
   # The states are data (the rollout's): no gradient flows into them.
-  return _lstm_hidden_bwd(unroll, residuals, dh_out) + (jnp.zeros_like(h),
-                                                                 jnp.zeros_like(c))
+  return _lstm_hidden_bwd(unroll, residuals, dh_out) + (jnp.zeros_like(h), jnp.zeros_like(c))
 
 
 lstm_hidden_from_states.defvjp(_lstm_hidden_from_states_fwd, _lstm_hidden_from_states_bwd)
