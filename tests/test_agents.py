@@ -302,6 +302,7 @@ def test_pallas_lstm_kernels_equal_the_xla_pass():
   xla = agents.make("lstm", task, **SIZES)
   pallas = agents.make("lstm", task, lstm_kernel="pallas", **SIZES)
   params = xla.init(jax.random.PRNGKey(0))
+  params["b_out"] = 0.3 * jax.random.normal(jax.random.PRNGKey(5), params["b_out"].shape)  # not 0
   traj = rollout.braid(task, xla.policy(params, record_states=True), jax.random.PRNGKey(1), 70,
                        expert_prob=0.5)
   assert not bool(traj.mask.all())
@@ -330,6 +331,7 @@ def test_pallas_lstm_acting_equals_the_xla_cell():
   xla = agents.make("lstm", task, **SIZES)
   pallas = agents.make("lstm", task, lstm_kernel="pallas", **SIZES)
   params = xla.init(jax.random.PRNGKey(0))
+  params["b_out"] = 0.3 * jax.random.normal(jax.random.PRNGKey(5), params["b_out"].shape)  # not 0
   traj = rollout.braid(task, xla.policy(params), jax.random.PRNGKey(1), 70, expert_prob=0.5)
   replay = jax.jit(acting_logits, static_argnums=0)
   got, want = replay(pallas, params, traj)[0], replay(xla, params, traj)[0]
