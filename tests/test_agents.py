@@ -294,15 +294,22 @@ def test_fused_lstm_pass_equals_the_reference(task_name):
                got_grad, want_grad)
 
 
-def test_pallas_lstm_kernels_equal_the_xla_pass():
-  """`lstm_kernel="pallas"` (interpreted here: no GPU) gives the XLA pass's loss and gradient,
-  learning from its own forward kernel or from the states acting recorded; 70 episodes, so
-  the last block is padded, with episodes that end early (padlock)."""
+def _lstms_xla_and_pallas():
+  """The padlock task, its LSTM agent with XLA's and with the Pallas kernels, and parameters
+  whose output bias is not 0 (as at init, where it would hide the head's bias)."""
   task = tasks.make("padlock", **TASKS["padlock"])
   xla = agents.make("lstm", task, **SIZES)
   pallas = agents.make("lstm", task, lstm_kernel="pallas", **SIZES)
   params = xla.init(jax.random.PRNGKey(0))
-  params["b_out"] = 0.3 * jax.random.normal(jax.random.PRNGKey(5), params["b_out"].shape)  # not 0
+  params["b_out"] = 0.3 * jax.random.normal(jax.random.PRNGKey(5), params["b_out"].shape)
+  return task, xla, pallas, params
+
+
+def test_pallas_lstm_kernels_equal_the_xla_pass():
+  """`lstm_kernel="pallas"` (interpreted here: no GPU) gives the XLA pass's loss and gradient,
+  learning from its own forward kernel or from the states acting recorded; 70 episodes, so
+  the last block is padded, with episodes that end early (padlock)."""
+  task, xla, pallas, params = _lstms_xla_and_pallas()
   traj = rollout.braid(task, xla.policy(params, record_states=True), jax.random.PRNGKey(1), 70,
                        expert_prob=0.5)
   assert not bool(traj.mask.all())
@@ -327,11 +334,7 @@ def test_pallas_lstm_acting_equals_the_xla_cell():
   (`lstm_kernel.act`, interpreted here): the same action logits as XLA's cell step by step,
   70 episodes so the last block is padded; the same rollout; and, vmapped over parameters as
   a sweep does, the same rollouts again."""
-  task = tasks.make("padlock", **TASKS["padlock"])
-  xla = agents.make("lstm", task, **SIZES)
-  pallas = agents.make("lstm", task, lstm_kernel="pallas", **SIZES)
-  params = xla.init(jax.random.PRNGKey(0))
-  params["b_out"] = 0.3 * jax.random.normal(jax.random.PRNGKey(5), params["b_out"].shape)  # not 0
+  task, xla, pallas, params = _lstms_xla_and_pallas()
   traj = rollout.braid(task, xla.policy(params), jax.random.PRNGKey(1), 70, expert_prob=0.5)
   replay = jax.jit(acting_logits, static_argnums=0)
   got, want = replay(pallas, params, traj)[0], replay(xla, params, traj)[0]

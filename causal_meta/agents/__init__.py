@@ -204,9 +204,9 @@ def make(kind: str, task: Task, hidden: int = 64, width: int = 64, num_layers: i
   Recurrent agents use `hidden` (and `unroll`: steps per iteration of the learning scan;
   `fused_lstm`: the LSTM learns through the batched pass with a hand-written backward, whose
   recurrences run as XLA loops or, `lstm_kernel="pallas"`, as Pallas kernels, as do its
-  acting steps); the
-  transformer uses `width`, `num_layers`, `num_heads`, `mlp_ratio`, `position` (learned,
-  rope or none; see `Transformer`), `remat` (recompute attention in the backward pass),
+  acting steps); the transformer uses `width`, `num_layers`, `num_heads`, `mlp_ratio`,
+  `position` (learned, rope or none; see `Transformer`), `remat` (recompute attention in the
+  backward pass),
   `attention_chunk` (0, or the learning pass attends this many queries at a time),
   `attention_kernel` ("xla", or "pallas": learning and acting attend through fused Pallas
   kernels, `attention_kernel.py`) and `cache_segments` (acting in this many segments of the
