@@ -176,22 +176,24 @@ def test_matmul_flops_of_the_lstm_learning_pass():
 
 def test_matmul_flops_of_the_pallas_lstm_kernels():
   """Pallas kernels count once per program of their grid. The forward kernel's products per
-  step: per gate, one-hot rows of 16 (13 tokens padded) times [16, H] and h times [H, H];
-  the head, h times [H, 16] (7 logits padded). The backward kernel recomputes the gates and
-  adds the head's dh (d_logits times [H, 16]ᵀ), dh_{t-1} (per gate dz times [H, H]ᵀ) and the
-  weight gradients' sums (per gate one-hotᵀ·dz and h_{t-1}ᵀ·dz; the head's h_tᵀ·d_logits)."""
+  step: per gate, h times [H, H] (the input rows are gathered, not multiplied); the head, h
+  times [H, 16] (7 logits padded). The backward kernel recomputes the gates and adds the
+  head's dh (d_logits times [H, 16]ᵀ), dh_{t-1} (per gate dz times [H, H]ᵀ) and the weight
+  gradients' sums (per gate one-hotᵀ·dz, the one-hot rows 16 wide for 13 tokens padded, and
+  h_{t-1}ᵀ·dz; the head's h_tᵀ·d_logits)."""
   V, H, K, L, B = 13, 16, 7, 6, 200
   n = lstm_kernel.BLOCK  # episodes per program; the last program's block is padded
   programs = -(-B // n)
   args = (jnp.zeros((V, 4 * H)), jnp.zeros((H, 4 * H)), jnp.zeros((4 * H,)), jnp.zeros((H, K)),
           jnp.zeros((K,)))
   tokens = jnp.zeros((L, B), jnp.int32)
-  gates = 4 * (2 * n * 16 * H + 2 * n * H * H)  # one program's step: 4 gates
+  gates = 4 * 2 * n * H * H  # one program's step: 4 gates
   head = 2 * n * H * 16
   forward = gates + head
   assert benchmark.matmul_flops(lambda *w: lstm_kernel.logits(*w, tokens, None), *args) \
       == programs * L * forward
-  backward = gates + head + 4 * 2 * n * H * H + gates + head
+  sums = 4 * (2 * 16 * n * H + 2 * H * n * H)
+  backward = gates + head + 4 * 2 * n * H * H + sums + head
   assert benchmark.matmul_flops(
       jax.grad(lambda *w: jnp.sum(lstm_kernel.logits(*w, tokens, None)), range(5)), *args) \
       == programs * L * (forward + backward)

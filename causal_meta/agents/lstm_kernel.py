@@ -10,10 +10,11 @@ steps, the output head's included (backward: it reads the logits' gradient; dh a
 gates' gradient dz [L, B, 4H], the pass's largest array, never leave the chip). Acting is
 the same for one env step (`act`): it reads h, c [B, H] and writes them back with the action
 logits. The weights are read per step from cache. The sums are `recurrent._cell`'s, gate by gate
-(i, f, g, o), with the input projection looked up exactly (a one-hot product in full float32).
+(i, f, g, o), with the input projection looked up: a gather of the tokens' table rows.
 
 Triton has no slicing of values, so the weights come split by gate: table [4, V', H] (V
-padded to V' = 16·k rows of zeros), w_h [4, H, H], b [4, H]. H must be a power of two ≥ 16.
+padded to V' = 16·k rows of zeros, for the backward kernel's one-hot product), w_h
+[4, H, H], b [4, H]. H must be a power of two ≥ 16.
 Off a GPU the kernels run in Pallas's interpreter: the same numbers, slowly (the tests use
 it). Speed on a GPU: not measured yet (`launch/gpu_benchmarks.sh session14`).
 """
@@ -72,10 +73,11 @@ def _by_gate(table, w_h, b):
 
 def _gates(tokens_ref, table_ref, w_ref, b_ref, t, h):
   """Step t's gates (i, f, g, o), activated, from h_{t-1} [n, H]: each [n, H]."""
-  rows = table_ref.shape[1]
-  one_hot = (tokens_ref[t][:, None] == jnp.arange(rows)[None, :]).astype(h.dtype)
-  z = [jnp.dot(one_hot, table_ref[k], precision=jax.lax.Precision.HIGHEST)
-       + jnp.dot(h, w_ref[k]) + b_ref[k][None, :] for k in range(4)]
+  tokens = tokens_ref[t]
+  # The input projection as a gather of the tokens' rows: exact, where a one-hot product must
+  # run in full float32 to be: 256 more FMAs per thread per step, a quarter to two fifths of
+  # the kernels' instructions (BENCHMARKS.md, session 22).
+  z = [table_ref[k, tokens, :] + jnp.dot(h, w_ref[k]) + b_ref[k][None, :] for k in range(4)]
   return jax.nn.sigmoid(z[0]), jax.nn.sigmoid(z[1]), jnp.tanh(z[2]), jax.nn.sigmoid(z[3])
 
 
