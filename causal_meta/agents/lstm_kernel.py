@@ -96,8 +96,9 @@ def _forward_kernel(tokens_ref, table_ref, w_ref, b_ref, w_out_ref, b_out_ref, h
     h, c = _cell(tokens_ref, table_ref, w_ref, b_ref, t, *carry)
     h_ref[t] = h
     c_ref[t] = c
-    # The head in full float32, off the tensor cores: as a TF32 product its layout made ptxas
-    # spill 804 bytes per thread here (16 episodes, 8 warps; BENCHMARKS.md, session 21).
+    # The head in full float32, off the tensor cores: as a TF32 product its layout makes ptxas
+    # spill here (16 episodes, 8 warps: 604 bytes per thread, and the step's instructions
+    # grow 7-fold; BENCHMARKS.md, sessions 21 and 22).
     logits_ref[t] = jnp.dot(h, w_out_ref[...], precision=jax.lax.Precision.HIGHEST) \
         + b_out_ref[...][None, :]
     return h, c
