@@ -44,3 +44,7 @@ PYTHONPATH=. $PY docs/results/h100_aot/session20/lstm_bytes.py pallas 65536 20 l
 $PY -m launch.benchmark --aot=h100 --agent=lstm --lstm_kernel=pallas \
   --batch_sizes=256,4096,65536 --horizons=20,100 --json=$d/now_pallas.json 2>&1 |
   grep -v -i warn > $d/now_pallas.txt
+# 5. The bytes at 32 episodes with 8 warps, the cheapest setting by step 2's count.
+$PY -m launch.benchmark --aot=h100 --agent=lstm --lstm_kernel=pallas --lstm_block=32 \
+  --lstm_warps=8 --batch_sizes=65536 --horizons=20 --json=$d/now_pallas_block32_warps8.json 2>&1 |
+  grep -v -i warn > $d/now_pallas_block32_warps8.txt

@@ -104,7 +104,7 @@ def main(B, T):
   print("| kernel | registers | spills B | loop body: instructions | " +
         " | ".join(KINDS) + " | other | trips | launches/update | rest | "
         "warp-instructions/update | issue floor ms |\n" + "|---" * (len(KINDS) + 10) + "|")
-  total_ms = 0.0
+  total_ms = total = 0.0
   for name in ("_act_kernel", "_forward_kernel", "_backward_kernel"):
     if name not in rows:
       continue
@@ -114,11 +114,12 @@ def main(B, T):
     executed = launches[name] * programs * warps * (size * trips[name] + rest)
     ms = executed / (SMS * SCHEDULERS * CLOCK) * 1e3
     total_ms += ms
+    total += executed
     print(f"| {name} | {regs} | {spills} | {size} | " + " | ".join(map(str, kinds)) +
           f" | {size - sum(kinds)} | {trips[name]} | {launches[name]:.0f} | {rest} | "
           f"{executed:.3g} | {ms:.2f} |")
-  print(f"\nIssue floor of the three kernels: {total_ms:.2f} ms per update "
-        f"({B * T / total_ms * 1e3:.3g} env-steps/s at most)")
+  print(f"\nIssue floor of the three kernels: {total:.3g} warp-instructions, {total_ms:.2f} ms "
+        f"per update ({B * T / total_ms * 1e3:.3g} env-steps/s at most)")
   for name, (_, _, body, _) in sorted(rows.items()):
     print(f"\n{name}'s loop body, by opcode: " +
           ", ".join(f"{op} {n}" for op, n in body.most_common()))
