@@ -2,18 +2,18 @@
 without an H100, counted instruction by instruction.
 
 The update (paper bandit, counterfactual teaching, `lstm_kernel=pallas`) is compiled for the
-H100 (deviceless, `causal_meta.aot`) with XLA dumping its kernels' PTX (XLA_FLAGS, so that
-any commit's tree can be measured); ptxas (JAX's CUDA plugin)
-assembles each Pallas kernel for sm_90a, reporting registers and spills, and nvdisasm
-(`pip install nvidia-cuda-nvdisasm`) prints its SASS. Each kernel is one loop over tokens
-(`fori_loop`); the loop body is the code between the loop's label and its backward branch.
-Per kernel, the body's instructions by kind, then per update:
+H100 (deviceless, `causal_meta.aot`) with XLA dumping its kernels' PTX (through XLA_FLAGS, so
+that any commit's tree can be measured); ptxas (JAX's CUDA plugin) assembles each Pallas
+kernel for sm_90a, reporting registers and spills, and nvdisasm (`pip install
+nvidia-cuda-nvdisasm`) prints its SASS. Each kernel is one loop over tokens (`fori_loop`);
+the loop body is the code between the loop's label and its backward branch. Per kernel, the
+body's instructions by kind, then per update:
 
   warp-instructions = launches x programs x warps x (body x trips + the rest, once)
 
 and the issue floor, the time if every SM's 4 schedulers issued one warp-instruction per cycle
 at the boost clock (1.98 GHz) the whole time. A floor: with one program (8 warps) per SM, two
-warps per scheduler, most cycles wait on a product's or a load's latency instead.
+warps per scheduler, cycles will also go to waiting on products, loads and barriers.
 
   PYTHONPATH=<tree> JAX_PLATFORMS=cpu python sass.py [B T [block warps]]
 """
