@@ -21,6 +21,16 @@ TASKS = {
 SIZES = dict(hidden=16, width=16, num_layers=2, num_heads=2)
 
 
+@pytest.fixture
+def float32_products():
+  """Matrix products in full float32 while a test traces. A no-op on the CPU; on a GPU, XLA's
+  and the Pallas kernels' float32 products would otherwise both run as TF32 (10-bit
+  mantissas), each rounding its own way, and the kernel-against-XLA tests compare them at
+  float32 tolerances."""
+  with jax.default_matmul_precision("float32"):
+    yield
+
+
 def acting_logits(agent, params, traj):
   """Replays each episode through the acting face, one env step (two tokens) at a time:
   ([B,T,A], [B,T,O])."""
@@ -305,6 +315,7 @@ def _lstms_xla_and_pallas():
   return task, xla, pallas, params
 
 
+@pytest.mark.usefixtures("float32_products")
 def test_pallas_lstm_kernels_equal_the_xla_pass():
   """`lstm_kernel="pallas"` (interpreted here: no GPU) gives the XLA pass's loss and gradient,
   learning from its own forward kernel or from the states acting recorded; 70 episodes, so
@@ -329,6 +340,7 @@ def test_pallas_lstm_kernels_equal_the_xla_pass():
                  got_grad, want_grad)
 
 
+@pytest.mark.usefixtures("float32_products")
 def test_pallas_lstm_acting_equals_the_xla_cell():
   """With `lstm_kernel="pallas"` acting runs an env step as one kernel over the batch
   (`lstm_kernel.act`, interpreted here): the same action logits as XLA's cell step by step,
@@ -350,6 +362,7 @@ def test_pallas_lstm_acting_equals_the_xla_cell():
   assert (sweep(pallas, seeds) == sweep(xla, seeds)).all()
 
 
+@pytest.mark.usefixtures("float32_products")
 def test_lstm_kernel_block_and_warps_are_tunable(monkeypatch):
   """`lstm_kernel.configure` (`launch.benchmark --lstm_block --lstm_warps`) refuses sizes
   Triton cannot take, changing nothing; with a block of 16 episodes and 2 warps (3 programs
@@ -401,6 +414,7 @@ def test_pallas_lstm_kernels_lower_to_triton(monkeypatch):
   assert 'name = "_act_kernel"' in text
 
 
+@pytest.mark.usefixtures("float32_products")
 @pytest.mark.parametrize("position,packed", [("learned", False), ("rope", True)])
 def test_pallas_attention_equals_the_xla_pass(position, packed):
   """`attention_kernel="pallas"` (interpreted here: no GPU) gives the XLA pass's logits, loss
@@ -432,6 +446,7 @@ def test_pallas_attention_equals_the_xla_pass(position, packed):
                                rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.usefixtures("float32_products")
 def test_attention_kernel_block_is_tunable(monkeypatch):
   """`attention_kernel.configure` (`launch.benchmark --attention_block`) refuses blocks Triton
   cannot take, changing nothing; with blocks of 16, a causal pass over L = 41 tokens (3
