@@ -132,8 +132,8 @@ part_long() {  # the transformer's rows of the H100 table: T = 20 and 200 as the
 
 part_tune_lstm() {  # the Pallas LSTM kernels' block (episodes per program) and warps, B = 65,536;
                     # 4 settings, 240 s in all (run after session14 shows they compile). Not
-                    # tried: 2 warps (spill KBs) and blocks of 64 (spill, or, at 8 warps, ask
-                    # for more shared memory than an SM has; ptxas, BENCHMARKS.md session 21)
+                    # tried: 2 warps and blocks of 64 (they spill KBs), 16 warps (as many
+                    # instructions per warp as 8; ptxas and SASS, BENCHMARKS.md sessions 21-22)
   for block in 16 32; do
     for warps in 4 8; do
       b 60 --agent=lstm --lstm_kernel=pallas --lstm_block=$block --lstm_warps=$warps \

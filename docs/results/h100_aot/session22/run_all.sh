@@ -27,9 +27,9 @@ for name in before now approx exp2 tf32; do
   PYTHONPATH=$(tree $name) $PY $d/sass.py 65536 20
   echo
 done 2>&1 | grep -v -i warn > $d/sass.txt
-# 2. The same for the other settings `tune_lstm` tries, before and now.
+# 2. The same for the other settings `tune_lstm` tries, and 16 warps, before and now.
 for name in before now; do
-  for block_warps in "16 4" "32 4" "32 8"; do
+  for block_warps in "16 4" "32 4" "32 8" "16 16"; do
     echo "## $name, block and warps $block_warps"
     PYTHONPATH=$(tree $name) $PY $d/sass.py 65536 20 $block_warps
     echo
