@@ -13,7 +13,9 @@ body's instructions by kind, then per update:
 
 and the issue floor, the time if every SM's 4 schedulers issued one warp-instruction per cycle
 at the boost clock (1.98 GHz) the whole time. A floor: with one program (8 warps) per SM, two
-warps per scheduler, cycles will also go to waiting on products, loads and barriers.
+warps per scheduler, cycles will also go to waiting on products, loads and barriers. Last,
+per kernel, how many programs can be resident on an SM at once, as its registers and its
+shared memory (XLA's thunk sequence) allow: more hide more of that latency.
 
   PYTHONPATH=<tree> JAX_PLATFORMS=cpu python sass.py [B T [block warps]]
 """
@@ -50,6 +52,8 @@ KINDS = {  # SASS opcodes by what they use
     "sync": {"BAR", "WARPGROUP", "MEMBAR", "FENCE", "DEPBAR", "WARPSYNC"},
 }
 SMS, SCHEDULERS, CLOCK = 132, 4, 1.98e9
+# Per SM: registers, and shared memory (each resident program also takes 1 KB of it).
+REGISTERS, SHARED, SHARED_PER_PROGRAM = 65_536, 233_472, 1024
 
 
 def census(sass: str) -> tuple[collections.Counter, int]:
@@ -98,6 +102,10 @@ def main(B, T):
     regs = int(re.search(r"Used (\d+) registers", info).group(1))
     spills = int(re.search(r"(\d+) bytes spill stores", info).group(1))
     rows[name] = (regs, spills) + census(sass)
+  shared = {}  # bytes of shared memory per program, from XLA's thunk sequence
+  for path in glob.glob(os.path.join(DUMP, "*thunk_sequence.txt")):
+    for m in re.finditer(r"(_\w+_kernel) grid: .*? shared_memory: (\d+) bytes", open(path).read()):
+      shared[m.group(1)] = int(m.group(2))
   programs = math.ceil(B / lstm_kernel.BLOCK)
   warps = lstm_kernel.NUM_WARPS
   print(f"B={B}, T={T}: {programs} programs of {lstm_kernel.BLOCK} episodes, {warps} warps")
@@ -120,6 +128,12 @@ def main(B, T):
           f"{executed:.3g} | {ms:.2f} |")
   print(f"\nIssue floor of the three kernels: {total:.3g} warp-instructions, {total_ms:.2f} ms "
         f"per update ({B * T / total_ms * 1e3:.3g} env-steps/s at most)")
+  print("\n| kernel | shared memory, bytes | programs per SM, by registers | by shared memory |"
+        "\n|---|---|---|---|")
+  for name in sorted(rows):
+    per_warp = math.ceil(rows[name][0] / 8) * 8 * 32  # registers come in 256 per warp
+    print(f"| {name} | {shared[name]} | {REGISTERS // (per_warp * warps)} | "
+          f"{SHARED // (shared[name] + SHARED_PER_PROGRAM)} |")
   for name, (_, _, body, _) in sorted(rows.items()):
     print(f"\n{name}'s loop body, by opcode: " +
           ", ".join(f"{op} {n}" for op, n in body.most_common()))
