@@ -217,7 +217,8 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
                        else None),
       cache_segments=config.agent.get("cache_segments", 1),
       fused_lstm=config.agent.fused_lstm, lstm_kernel=kernel,
-      lstm_kernel_tuning=(dict(block=lstm_kernel.BLOCK, num_warps=lstm_kernel.NUM_WARPS)
+      lstm_kernel_tuning=(dict(block=lstm_kernel.BLOCK, num_warps=lstm_kernel.NUM_WARPS,
+                               num_stages=lstm_kernel.NUM_STAGES)
                           if kernel == "pallas" else None),
       reuse_acting_states=config.agent.reuse_acting_states,
       packing=config.agent.get("packing", 1), packed_fraction=packed, top_ops=ops,

@@ -48,6 +48,8 @@ flags.DEFINE_integer("lstm_block", None, "Pallas LSTM kernels: episodes per prog
                      "of two >= 16 (default: lstm_kernel.BLOCK).")
 flags.DEFINE_integer("lstm_warps", None, "Pallas LSTM kernels: Triton warps per program "
                      "(default: lstm_kernel.NUM_WARPS).")
+flags.DEFINE_integer("lstm_stages", None, "Pallas LSTM kernels: Triton's pipeline stages, "
+                     "1…4 (default: lstm_kernel.NUM_STAGES).")
 flags.DEFINE_bool("reuse_acting_states", False, "Fused LSTM: learn from the states the "
                   "rollout computed instead of running the recurrence again.")
 flags.DEFINE_float("packing", 1.0, "Transformer: episodes per row of the learning pass "
@@ -112,9 +114,9 @@ def main(argv):
   if FLAGS.learning_rate is not None:
     base.optim.learning_rate = FLAGS.learning_rate
   try:
-    lstm_kernel.configure(FLAGS.lstm_block, FLAGS.lstm_warps)
+    lstm_kernel.configure(FLAGS.lstm_block, FLAGS.lstm_warps, FLAGS.lstm_stages)
   except ValueError as e:
-    print(f"error: --lstm_block / --lstm_warps: {e}", file=sys.stderr)
+    print(f"error: --lstm_block / --lstm_warps / --lstm_stages: {e}", file=sys.stderr)
     sys.exit(2)
   try:
     attention_kernel.configure(FLAGS.attention_block)

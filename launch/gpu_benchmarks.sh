@@ -130,10 +130,12 @@ part_long() {  # the transformer's rows of the H100 table: T = 20 and 200 as the
     --horizons=100,500 --updates_per_call=5 --json="$out/transformer_chunk50_micro4_long.json"
 }
 
-part_tune_lstm() {  # the Pallas LSTM kernels' block (episodes per program) and warps, B = 65,536;
-                    # 4 settings, 240 s in all (run after session14 shows they compile). Not
-                    # tried: 2 warps and blocks of 64 (they spill KBs), 16 warps (as many
-                    # instructions per warp as 8; ptxas and SASS, BENCHMARKS.md sessions 21-22)
+part_tune_lstm() {  # the Pallas LSTM kernels' block (episodes per program) and warps, B = 65,536,
+                    # then 16 episodes, 8 warps in 2 pipeline stages (the next step's loads in
+                    # flight); 5 settings, 300 s in all (run after session14 shows they
+                    # compile). Not tried: 2 warps and blocks of 64 (they spill KBs), 16 warps
+                    # (as many instructions per warp as 8), 32 episodes in 2 stages (more
+                    # shared memory than an SM has; BENCHMARKS.md sessions 21-22)
   for block in 16 32; do
     for warps in 4 8; do
       b 60 --agent=lstm --lstm_kernel=pallas --lstm_block=$block --lstm_warps=$warps \
@@ -141,6 +143,8 @@ part_tune_lstm() {  # the Pallas LSTM kernels' block (episodes per program) and 
         --json="$out/lstm_pallas_block${block}_warps$warps.json"
     done
   done
+  b 60 --agent=lstm --lstm_kernel=pallas --lstm_block=16 --lstm_warps=8 --lstm_stages=2 \
+    --batch_sizes=65536 --horizons=20 --repeats=3 --json="$out/lstm_pallas_block16_warps8_stages2.json"
 }
 
 part_padlock() {  # the README's padlock table (the config's gpu size: batch 4,096)

@@ -363,20 +363,25 @@ def test_pallas_lstm_acting_equals_the_xla_cell():
 
 
 @pytest.mark.usefixtures("float32_products")
-def test_lstm_kernel_block_and_warps_are_tunable(monkeypatch):
-  """`lstm_kernel.configure` (`launch.benchmark --lstm_block --lstm_warps`) refuses sizes
-  Triton cannot take, changing nothing; with a block of 16 episodes and 2 warps (3 programs
-  for 40, the last padded) the kernels give the XLA pass's logits and gradient."""
-  monkeypatch.setattr(lstm_kernel, "BLOCK", lstm_kernel.BLOCK)
-  monkeypatch.setattr(lstm_kernel, "NUM_WARPS", lstm_kernel.NUM_WARPS)
-  before = lstm_kernel.BLOCK, lstm_kernel.NUM_WARPS
-  for bad in (dict(block=24), dict(block=8), dict(block=True), dict(num_warps=3),
-              dict(num_warps=64), dict(block=16, num_warps=0)):
-    with pytest.raises(ValueError, match="must be a power of two"):
+def test_lstm_kernel_block_warps_and_stages_are_tunable(monkeypatch):
+  """`lstm_kernel.configure` (`launch.benchmark --lstm_block --lstm_warps --lstm_stages`)
+  refuses settings Triton cannot take, changing nothing; with a block of 16 episodes, 2 warps
+  and 2 stages (3 programs for 40, the last padded) the kernels give the XLA pass's logits and
+  gradient."""
+  tuning = lambda: (lstm_kernel.BLOCK, lstm_kernel.NUM_WARPS, lstm_kernel.NUM_STAGES)
+  for name, value in zip(("BLOCK", "NUM_WARPS", "NUM_STAGES"), tuning()):
+    monkeypatch.setattr(lstm_kernel, name, value)
+  before = tuning()
+  power, stages = "a power of two", "an integer in 1…4"
+  for bad, match in ((dict(block=24), power), (dict(block=8), power), (dict(block=True), power),
+                     (dict(num_warps=3), power), (dict(num_warps=64), power),
+                     (dict(block=16, num_warps=0), power), (dict(num_stages=0), stages),
+                     (dict(num_stages=5), stages), (dict(block=32, num_stages=2.0), stages)):
+    with pytest.raises(ValueError, match=f"must be {match}"):
       lstm_kernel.configure(**bad)
-    assert (lstm_kernel.BLOCK, lstm_kernel.NUM_WARPS) == before
-  lstm_kernel.configure(block=16, num_warps=2)
-  assert (lstm_kernel.BLOCK, lstm_kernel.NUM_WARPS) == (16, 2)
+    assert tuning() == before
+  lstm_kernel.configure(block=16, num_warps=2, num_stages=2)
+  assert tuning() == (16, 2, 2)
   V, H, K, L, B = 13, 16, 7, 5, 40
   keys = jax.random.split(jax.random.PRNGKey(0), 7)
   weights = (0.5 * jax.random.normal(keys[0], (V, 4 * H)),

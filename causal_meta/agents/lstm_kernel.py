@@ -29,24 +29,34 @@ from jax.experimental.pallas import triton as pl_triton
 # Episodes per program (a power of two >= 16) and Triton's warps per program: untimed, chosen
 # as the setting at which ptxas spills no register in any of the three kernels at H = 64
 # (BENCHMARKS.md, sessions 20 and 21). A block's [BLOCK, H] tensors live in registers, ~15 in
-# the backward step, beside its weight-gradient sums, [4, H + 16, H] per program. `configure`
-# changes them (`launch.benchmark --lstm_block --lstm_warps`, for tuning on a GPU).
+# the backward step, beside its weight-gradient sums, [4, H + 16, H] per program. NUM_STAGES:
+# Triton's software pipelining of the token loop; at 2 it fetches the next step's h, c and
+# logits' gradient while this step computes (ptxas: async copies, BENCHMARKS.md session 22),
+# untimed, so off. `configure` changes them (`launch.benchmark --lstm_block --lstm_warps
+# --lstm_stages`, for tuning on a GPU).
 BLOCK = 16
 NUM_WARPS = 8
+NUM_STAGES = 1
 
 
-def configure(block: int | None = None, num_warps: int | None = None) -> None:
-  """Sets BLOCK and NUM_WARPS for kernels traced from now on (None keeps the current value).
-  Raises ValueError, changing nothing, for a block that is not a power of two >= 16 or warps
-  not a power of two in 1…32."""
-  for name, value, low, high in (("block", block, 16, None), ("num_warps", num_warps, 1, 32)):
+def configure(block: int | None = None, num_warps: int | None = None,
+              num_stages: int | None = None) -> None:
+  """Sets BLOCK, NUM_WARPS and NUM_STAGES for kernels traced from now on (None keeps the
+  current value). Raises ValueError, changing nothing, for a block that is not a power of two
+  >= 16, warps not a power of two in 1…32, or stages not in 1…4."""
+  for name, value, low, high, power_of_two in (("block", block, 16, None, True),
+                                               ("num_warps", num_warps, 1, 32, True),
+                                               ("num_stages", num_stages, 1, 4, False)):
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or
-                              value < low or (high and value > high) or value & (value - 1)):
+                              value < low or (high and value > high) or
+                              (power_of_two and value & (value - 1))):
       bound = f"in {low}…{high}" if high else f">= {low}"
-      raise ValueError(f"lstm_kernel: '{name}' must be a power of two {bound}, got {value!r}")
-  global BLOCK, NUM_WARPS
+      kind = "a power of two" if power_of_two else "an integer"
+      raise ValueError(f"lstm_kernel: '{name}' must be {kind} {bound}, got {value!r}")
+  global BLOCK, NUM_WARPS, NUM_STAGES
   BLOCK = BLOCK if block is None else block
   NUM_WARPS = NUM_WARPS if num_warps is None else num_warps
+  NUM_STAGES = NUM_STAGES if num_stages is None else num_stages
 
 
 def _on_gpu() -> bool:
@@ -168,7 +178,7 @@ def _call(kernel, tokens, weights, inputs, outputs=(), partials=()):
       out_shape=[jax.ShapeDtypeStruct((L, B + pad, o.shape[-1]), o.dtype) for o in outputs]
       + [jax.ShapeDtypeStruct((programs,) + p, weights[0].dtype) for p in partials],
       # Triton, named: without it a GPU may pick Pallas's other backend (Mosaic GPU).
-      compiler_params=pl_triton.CompilerParams(num_warps=NUM_WARPS, num_stages=1),
+      compiler_params=pl_triton.CompilerParams(num_warps=NUM_WARPS, num_stages=NUM_STAGES),
       interpret=not _on_gpu(),
   )(tokens, *weights, *inputs)
   return [o[:, :B] for o in out[:len(outputs)]] + list(out[len(outputs):])
@@ -218,7 +228,7 @@ def act(weights, h, c, tokens, num_logits):
       + [jax.ShapeDtypeStruct((B + pad, cols), h.dtype)],
       # The states in place: each program reads its rows before it writes them.
       input_output_aliases={len(weights) + 1: 0, len(weights) + 2: 1},
-      compiler_params=pl_triton.CompilerParams(num_warps=NUM_WARPS, num_stages=1),
+      compiler_params=pl_triton.CompilerParams(num_warps=NUM_WARPS, num_stages=NUM_STAGES),
       interpret=not _on_gpu(),
   )(tokens, *weights, h, c)
   return h[:B], c[:B], logits[:B, :num_logits]

@@ -27,7 +27,8 @@ for name in before now approx exp2 tf32; do
   PYTHONPATH=$(tree $name) $PY $d/sass.py 65536 20
   echo
 done 2>&1 | grep -v -i warn > $d/sass.txt
-# 2. The same for the other settings `tune_lstm` tries, and 16 warps, before and now.
+# 2. The same for the other settings `tune_lstm` tries, and 16 warps, before and now; then
+#    now with 2 pipeline stages (before had no such setting).
 for name in before now; do
   for block_warps in "16 4" "32 4" "32 8" "16 16"; do
     echo "## $name, block and warps $block_warps"
@@ -35,6 +36,11 @@ for name in before now; do
     echo
   done
 done 2>&1 | grep -v -i warn > $d/sass_settings.txt
+for block_warps_stages in "16 8 2" "32 8 2"; do
+  echo "## now, block, warps and stages $block_warps_stages"
+  PYTHONPATH=. $PY $d/sass.py 65536 20 $block_warps_stages
+  echo
+done 2>&1 | grep -v -i warn > $d/sass_stages.txt
 # 3. Registers and spills for every block and warp count (session 20's script).
 PYTHONPATH=. $PY docs/results/h100_aot/session20/registers.py 2>&1 | grep -v -i warn \
   > $d/registers.txt

@@ -17,7 +17,7 @@ warps per scheduler, cycles will also go to waiting on products, loads and barri
 per kernel, how many programs can be resident on an SM at once, as its registers and its
 shared memory (XLA's thunk sequence) allow: more hide more of that latency.
 
-  PYTHONPATH=<tree> JAX_PLATFORMS=cpu python sass.py [B T [block warps]]
+  PYTHONPATH=<tree> JAX_PLATFORMS=cpu python sass.py [B T [block warps [stages]]]
 """
 import atexit
 import collections
@@ -81,7 +81,11 @@ def main(B, T):
   config = benchmark.setting(base, B, T)
   K = config.updates_per_call
   trips = {"_forward_kernel": 2 * T, "_backward_kernel": 2 * T, "_act_kernel": 2}  # 2 tokens
-  compiled, _ = aot.compile_update(config, aot.target_mesh("h100"))
+  try:
+    compiled, _ = aot.compile_update(config, aot.target_mesh("h100"))
+  except jax.errors.JaxRuntimeError as e:  # e.g. more shared memory than an SM has
+    print(f"B={B}, T={T}: did not compile: {str(e).splitlines()[0]}")
+    return
   launches = collections.Counter()  # per update, by kernel (the pallas_call's jaxpr path)
   for k in aot.traffic(compiled.as_text(), top=10**6)["top"]:
     if k["op"].endswith("pallas_call"):
@@ -108,7 +112,9 @@ def main(B, T):
       shared[m.group(1)] = int(m.group(2))
   programs = math.ceil(B / lstm_kernel.BLOCK)
   warps = lstm_kernel.NUM_WARPS
-  print(f"B={B}, T={T}: {programs} programs of {lstm_kernel.BLOCK} episodes, {warps} warps")
+  stages = getattr(lstm_kernel, "NUM_STAGES", 1)  # a setting since session 22
+  print(f"B={B}, T={T}: {programs} programs of {lstm_kernel.BLOCK} episodes, {warps} warps"
+        + (f", {stages} pipeline stages" if stages > 1 else ""))
   print("| kernel | registers | spills B | loop body: instructions | " +
         " | ".join(KINDS) + " | other | trips | launches/update | rest | "
         "warp-instructions/update | issue floor ms |\n" + "|---" * (len(KINDS) + 10) + "|")
@@ -141,5 +147,5 @@ def main(B, T):
 
 if __name__ == "__main__":
   if len(sys.argv) > 4:
-    lstm_kernel.configure(int(sys.argv[3]), int(sys.argv[4]))
+    lstm_kernel.configure(*(int(a) for a in sys.argv[3:6]))
   main(*(int(a) for a in sys.argv[1:3]) if len(sys.argv) > 2 else (65536, 20))
