@@ -16,7 +16,8 @@ Triton has no slicing of values, so the weights come split by gate: table [4, V'
 padded to V' = 16·k rows of zeros, for the backward kernel's one-hot product), w_h
 [4, H, H], b [4, H]. H must be a power of two ≥ 16.
 Off a GPU the kernels run in Pallas's interpreter: the same numbers, slowly (the tests use
-it). Speed on a GPU: not measured yet (`launch/gpu_benchmarks.sh session14`).
+it). Speed on a GPU: not measured yet (`launch/gpu_benchmarks.sh unmet`, `session14`,
+`tune_lstm`).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from jax.experimental.pallas import triton as pl_triton
 # (BENCHMARKS.md, sessions 20 and 21). A block's [BLOCK, H] tensors live in registers, ~15 in
 # the backward step, beside its weight-gradient sums, [4, H + 16, H] per program. NUM_STAGES:
 # Triton's software pipelining of the token loop; at 2 it fetches the next step's h, c and
-# logits' gradient while this step computes (ptxas: async copies, BENCHMARKS.md session 22),
-# untimed, so off. `configure` changes them (`launch.benchmark --lstm_block --lstm_warps
+# logits' gradient while this step computes (asynchronous copies in the compiled code,
+# BENCHMARKS.md session 22), untimed, so off. `configure` changes them (`launch.benchmark --lstm_block --lstm_warps
 # --lstm_stages`, for tuning on a GPU).
 BLOCK = 16
 NUM_WARPS = 8
