@@ -144,7 +144,8 @@ part_tune_lstm() {  # the Pallas LSTM kernels' block (episodes per program) and 
     done
   done
   b 60 --agent=lstm --lstm_kernel=pallas --lstm_block=16 --lstm_warps=8 --lstm_stages=2 \
-    --batch_sizes=65536 --horizons=20 --repeats=3 --json="$out/lstm_pallas_block16_warps8_stages2.json"
+    --batch_sizes=65536 --horizons=20 --repeats=3 \
+    --json="$out/lstm_pallas_block16_warps8_stages2.json"
 }
 
 part_padlock() {  # the README's padlock table (the config's gpu size: batch 4,096)

@@ -33,8 +33,8 @@ from jax.experimental.pallas import triton as pl_triton
 # the backward step, beside its weight-gradient sums, [4, H + 16, H] per program. NUM_STAGES:
 # Triton's software pipelining of the token loop; at 2 it fetches the next step's h, c and
 # logits' gradient while this step computes (asynchronous copies in the compiled code,
-# BENCHMARKS.md session 22), untimed, so off. `configure` changes them (`launch.benchmark --lstm_block --lstm_warps
-# --lstm_stages`, for tuning on a GPU).
+# BENCHMARKS.md session 22), untimed, so off. `configure` changes them (`launch.benchmark
+# --lstm_block --lstm_warps --lstm_stages`, for tuning on a GPU).
 BLOCK = 16
 NUM_WARPS = 8
 NUM_STAGES = 1
