@@ -20,7 +20,6 @@ import numpy as np
 
 from causal_meta import config as config_lib
 from causal_meta import evaluate, train
-from causal_meta.agents import attention_kernel, lstm_kernel
 
 # Dense peak FLOP/s by device kind, float32 (non-tensor-core) and bf16 tensor-core, for the
 # "fraction of peak" column. Unknown devices report no fraction.
@@ -197,7 +196,6 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
       print(f"warning: profiling failed ({type(e).__name__}: {e})", file=sys.stderr)
 
   K, B, T = config.updates_per_call, config.batch_size, task.horizon
-  kernel = config.agent.get("lstm_kernel", "xla")
   device = jax.devices()[0]
   stats = device.memory_stats() if hasattr(device, "memory_stats") else None
   peak = PEAK_FLOPS.get(device.device_kind, {}).get("float32")
@@ -210,18 +208,9 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
       rollout_env_steps_per_second=B * T / roll_seconds,
       ms_per_update=1e3 * seconds / K, rollout_ms=1e3 * roll_seconds,
       learning_ms=1e3 * learn_seconds, scan_unroll=config.scan_unroll,
-      microbatches=config.get("microbatches", 1), donate=donate,
-      remat=config.agent.remat, attention_chunk=config.agent.get("attention_chunk", 0),
-      attention_kernel=config.agent.get("attention_kernel", "xla"),
-      attention_block=(attention_kernel.BLOCK if config.agent.get("attention_kernel") == "pallas"
-                       else None),
-      cache_segments=config.agent.get("cache_segments", 1),
-      fused_lstm=config.agent.fused_lstm, lstm_kernel=kernel,
-      lstm_kernel_tuning=(dict(block=lstm_kernel.BLOCK, num_warps=lstm_kernel.NUM_WARPS,
-                               num_stages=lstm_kernel.NUM_STAGES)
-                          if kernel == "pallas" else None),
-      reuse_acting_states=config.agent.reuse_acting_states,
-      packing=config.agent.get("packing", 1), packed_fraction=packed, top_ops=ops,
+      microbatches=config.microbatches, donate=donate,
+      attention_chunk=config.agent.attention_chunk, fused_lstm=config.agent.fused_lstm,
+      packing=config.agent.packing, packed_fraction=packed, top_ops=ops,
       gflop_per_update=flops / K / 1e9 if flops else None,
       achieved_tflops=achieved / 1e12 if achieved else None,
       fraction_of_fp32_peak=achieved / peak if (achieved and peak) else None,

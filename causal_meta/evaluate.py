@@ -1,4 +1,4 @@
-"""Evaluation against the exact oracle, on the agent's own deployment rollouts (SPEC §7).
+"""Evaluation against the exact oracle, on the agent's own deployment rollouts ([O] §4.1).
 
 The agent acts alone (every action its own, an intervention). On those histories we compare
 its action and observation predictions with the interventional oracle (respects authors: the
@@ -30,7 +30,7 @@ def agent_metrics(task: Task, agent: Agent, params, key: jax.Array,
   traj = rollout.braid(task, agent.policy(params), key, episodes, expert_prob=0.0)
   if mesh is not None:
     traj = parallel.shard_batch(traj, mesh)
-  action_logits, obs_logits = agent.unroll(params, traj)
+  action_logits, obs_logits = agent.teacher_force(params, traj)
   log_pa, log_po = jax.nn.log_softmax(action_logits), jax.nn.log_softmax(obs_logits)
   mask = traj.mask.astype(jnp.float32)
   out = {}
@@ -66,7 +66,7 @@ def expert_data_metrics(task: Task, agent: Agent, params, key: jax.Array,
   Returns `kl_action_conditional` (nats/step), its curve `kl_action_conditional_by_step` [T]
   and `running_by_step` [T], the fraction of episodes not yet done at each step."""
   traj = rollout.braid(task, agent.policy(params), key, episodes, expert_prob=1.0)
-  action_logits, _ = agent.unroll(params, traj)
+  action_logits, _ = agent.teacher_force(params, traj)
   pred = oracle.predictives(task, traj.actions, traj.observations, traj.intervened)
   per_step = kl(pred.action_probs, jax.nn.log_softmax(action_logits))
   mask = traj.mask.astype(jnp.float32)

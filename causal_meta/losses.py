@@ -1,4 +1,4 @@
-"""Factual and counterfactual teaching losses ([O] §4.1, Fig. 4; SPEC §4).
+"""Factual and counterfactual teaching losses ([O] §4.1, Fig. 4, App. A).
 
 counterfactual: −log P_A(ā_t), the expert's action under the agent's action predictor;
                 or, with `expert_target="policy"`, its expectation over the expert's draw,
@@ -38,7 +38,7 @@ def teaching_loss(action_logits: jax.Array, observation_logits: jax.Array, traj:
                   expert_target: str = "action"):
   """(scalar loss, dict of the two parts).
 
-  action_logits [B, T, A] and observation_logits [B, T, O] as returned by `Agent.unroll`.
+  action_logits [B, T, A] and observation_logits [B, T, O] as returned by `Agent.teacher_force`.
   expert_target: "action" (the expert's sampled action) or "policy" (its whole policy,
   `traj.expert_log_probs` [B, T, A], which `braid(..., expert_policy=True)` keeps).
   """

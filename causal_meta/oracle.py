@@ -1,4 +1,5 @@
-"""The exact Bayes-optimal oracle for tasks with an enumerable latent (SPEC §3).
+"""The exact Bayes-optimal oracle for tasks with an enumerable latent ([O] eq. 2, Remarks 10
+and 14; docs/papers.md).
 
 A history's actions each carry an author: the agent (an intervention, do(a)) or the expert
 (a condition). The posterior is

@@ -1,4 +1,4 @@
-"""Retraining a goal-conditioned model on its own relabelled rollouts ([D] §4.1, App. C; SPEC §5).
+"""Retraining a goal-conditioned model on its own relabelled rollouts ([D] §4.1, App. C).
 
 A goal-conditioned agent reads an outcome token first (success or failure, `tokens.SUCCESS`)
 and then the episode. The loop:
@@ -79,7 +79,7 @@ def own_rollouts(task: Task, agent: Agent, params, key: Array, num: int,
 
 def dataset_loss(agent: Agent, params, data: Dataset) -> tuple[Array, dict]:
   """Behaviour-cloning + observation NLL of a batch of labelled episodes: (scalar, parts)."""
-  action_logits, obs_logits = agent.unroll(params, data.traj, data.outcome)
+  action_logits, obs_logits = agent.teacher_force(params, data.traj, data.outcome)
   return losses.teaching_loss(action_logits, obs_logits, data.traj)
 
 
@@ -157,7 +157,7 @@ def delusion_of(task: Task, agent: Agent, params, traj: rollout.Trajectory,
                 outcome: Any = SUCCESS) -> dict[str, Array]:
   """`delusion_from_logits` of the agent (started with `outcome`; None = BOS) on `traj`."""
   outcome = None if outcome is None else jnp.full((traj.actions.shape[0],), outcome, jnp.int32)
-  _, obs_logits = agent.unroll(params, traj, outcome)
+  _, obs_logits = agent.teacher_force(params, traj, outcome)
   return delusion_from_logits(task, traj, obs_logits)
 
 

@@ -1,4 +1,4 @@
-"""The braided-rollout engine ([O] §4.1, Fig. 4; SPEC §4).
+"""The braided-rollout engine ([O] §4.1, Fig. 4, App. A).
 
 Per episode θ ~ Q. At each step the policy proposes action logits and samples its action (plain
 data: no gradient flows through it); the expert, who sees θ, samples what it would have done;
@@ -17,7 +17,6 @@ and scans over time, so a neural agent, the exact oracle and a random policy run
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, NamedTuple
 
 import chex
@@ -38,18 +37,10 @@ class Policy(NamedTuple):
   initial_carry: () -> carry, the memory before the first action.
   action_logits: carry -> float [A], logits of the next action.
   observe: (carry, action int [], intervened bool [], observation int []) -> carry.
-  record: optional carry -> pytree, what the engine keeps of the carry after `initial_carry`
-    and after each `observe` (`Trajectory.acting_states`); None keeps nothing.
-  segments: optional ((end, Policy), ...), ends increasing to the horizon: the engine runs
-    steps [previous end, end) as one loop under that policy, which acts as this one does but
-    may rely on the step range, e.g. read only the memory filled by its end (the
-    transformer's KV-cache blocks, `agents.make(..., cache_segments=S)`). None: one loop.
   """
   initial_carry: Callable[[], Carry]
   action_logits: Callable[[Carry], Array]
   observe: Callable[[Carry, Array, Array, Array], Carry]
-  record: Callable[[Carry], Any] | None = None
-  segments: tuple[tuple[int, "Policy"], ...] | None = None
 
 
 class Trajectory(NamedTuple):
@@ -67,10 +58,6 @@ class Trajectory(NamedTuple):
   expert_log_probs: float32 [B, T, A], the expert's log-policy log Q(· | θ, s_t) from which
                  expert_actions were drawn, or None (`braid(..., expert_policy=True)` keeps it):
                  the target of the "policy" counterfactual loss (losses.py).
-  acting_states: what the policy's `record` kept, (after initial_carry [B, ...], after each
-                 step [B, T, ...]), or None. A learner may reuse it instead of recomputing it
-                 (the LSTM's states, `Agent.policy(record_states=True)`); it is valid only for
-                 the parameters that acted.
   """
   theta: Array
   actions: Array
@@ -81,7 +68,6 @@ class Trajectory(NamedTuple):
   done: Array
   rewards: Array
   best_actions: Array
-  acting_states: Any = None
   expert_log_probs: Any = None
 
 
@@ -97,17 +83,16 @@ def expert_prob_for(mode: str, mixed_prob: float = 0.5) -> float:
 
 
 def episode(task: Task, policy: Policy, key: Array, theta: Array,
-            expert_prob: float | Array = 0.0, unroll: int = 1,
+            expert_prob: float | Array = 0.0, scan_unroll: int = 1,
             expert_policy: bool = False) -> Trajectory:
   """One braided episode with latent θ (no batch axis). See `braid`."""
-  if _fixed(expert_prob) and expert_prob == 1 and policy.record is None:
+  if _fixed(expert_prob) and expert_prob == 1:
     # The policy's actions would all be thrown away, so it does not act at all: a memoryless
     # stand-in takes its place. Its key is still split off: the trajectory is the same. (XLA
     # does not always find that dead code itself: it kept the LSTM's recurrence.)
     policy = uniform_policy(task)
-  record = policy.record or (lambda carry: None)
 
-  def step(policy, carry, t):
+  def step(carry, t):
     policy_carry, state = carry
     k_agent, k_expert, k_author, k_obs = jax.random.split(jax.random.fold_in(key, t), 4)
     agent_action = jax.random.categorical(k_agent, policy.action_logits(policy_carry))
@@ -122,47 +107,19 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
     obs = jax.random.categorical(k_obs, task.observation_logits(theta, state, action))
     obs = obs.astype(jnp.int32)
     active = jnp.logical_not(task.done(state))
-    intervened = jnp.logical_not(by_expert)
-    policy_carry = policy.observe(policy_carry, action, intervened, obs)
+    policy_carry = policy.observe(policy_carry, action, jnp.logical_not(by_expert), obs)
     next_state = jnp.where(active, task.next_state(state, action, obs), state)
-    reward = jnp.where(active, task.reward(obs), 0.0).astype(jnp.float32)
-    # The step's eight scalars leave the loop as one int32 vector, the reward's bits among
-    # them: XLA writes loop outputs with a kernel each, and this saves 3 launches per step,
-    # which an accelerator's small batches pay for (BENCHMARKS.md, session 20).
-    scalars = jnp.stack([action, expert_action, obs, intervened.astype(jnp.int32),
-                         active.astype(jnp.int32), task.done(next_state).astype(jnp.int32),
-                         jax.lax.bitcast_convert_type(reward, jnp.int32),
-                         task.best_action(theta, state).astype(jnp.int32)])
-    out = (scalars, jax.nn.log_softmax(expert_logits) if expert_policy else None,
-           record(policy_carry))
+    out = Trajectory(
+        theta=None, actions=action, expert_actions=expert_action, observations=obs,
+        intervened=jnp.logical_not(by_expert), mask=active, done=task.done(next_state),
+        rewards=jnp.where(active, task.reward(obs), 0.0).astype(jnp.float32),
+        best_actions=task.best_action(theta, state).astype(jnp.int32),
+        expert_log_probs=jax.nn.log_softmax(expert_logits) if expert_policy else None)
     return (policy_carry, next_state), out
 
   init = (policy.initial_carry(), task.initial_state())
-  segments = policy.segments or ((task.horizon, policy),)
-  if segments[-1][0] != task.horizon:
-    raise ValueError(f"rollout: the policy's segments end at step {segments[-1][0]}, the task's "
-                     f"horizon is {task.horizon}")
-  carry, outs, start = init, [], 0
-  for end, segment_policy in segments:  # one loop per segment of the time axis
-    carry, out = jax.lax.scan(functools.partial(step, segment_policy), carry,
-                              jnp.arange(start, end), unroll=unroll)
-    outs.append(out)
-    start = end
-  out = outs[0] if len(outs) == 1 else jax.tree.map(lambda *xs: jnp.concatenate(xs), *outs)
-  states = None if policy.record is None else (record(init[0]), out[-1])
-  (action, expert_action, obs, intervened, active, done, reward,
-   best_action) = jnp.moveaxis(out[0], -1, 0)  # [T, 8] -> 8 x [T]
-  return Trajectory(theta, action, expert_action, obs, intervened.astype(bool),
-                    active.astype(bool), done.astype(bool),
-                    jax.lax.bitcast_convert_type(reward, jnp.float32), best_action,
-                    acting_states=states, expert_log_probs=out[1])
-
-
-def segment_ends(horizon: int, segments: int) -> tuple[int, ...]:
-  """The end (exclusive) of each of `segments` near-equal consecutive segments of
-  range(horizon), at most `horizon` of them."""
-  segments = min(segments, horizon)
-  return tuple(round(horizon * (i + 1) / segments) for i in range(segments))
+  _, traj = jax.lax.scan(step, init, jnp.arange(task.horizon), unroll=scan_unroll)
+  return traj._replace(theta=theta)
 
 
 def _fixed(expert_prob) -> bool:
@@ -172,12 +129,12 @@ def _fixed(expert_prob) -> bool:
 
 def braid(task: Task, policy: Policy, key: Array, batch_size: int,
           expert_prob: float | Array = 0.0, theta: Array | None = None,
-          unroll: int = 1, expert_policy: bool = False) -> Trajectory:
+          scan_unroll: int = 1, expert_policy: bool = False) -> Trajectory:
   """B braided episodes, θ drawn from the prior (or given: int [B]).
 
   Jittable with `task`, `policy` (closures) and `batch_size` static. Returns a Trajectory with
-  [B, T] fields. `unroll`: time steps per iteration of the compiled loop (same numbers; fewer
-  loop iterations can pay on an accelerator, where each costs a launch or a sync).
+  [B, T] fields. `scan_unroll`: time steps per iteration of the compiled loop (same numbers;
+  fewer loop iterations can pay on an accelerator, where each costs a launch or a sync).
   `expert_policy`: also keep the expert's log-policy at each step (`expert_log_probs`).
   """
   k_theta, k_run = jax.random.split(key)
@@ -185,7 +142,8 @@ def braid(task: Task, policy: Policy, key: Array, batch_size: int,
     theta = jax.vmap(task.sample_latent)(jax.random.split(k_theta, batch_size))
   chex.assert_shape(theta, (batch_size,))
   keys = jax.random.split(k_run, batch_size)
-  run = lambda k, th: episode(task, policy, k, th, expert_prob, unroll, expert_policy)
+  run = lambda k, th: episode(task, policy, k, th, expert_prob, scan_unroll,
+                                   expert_policy)
   traj = jax.vmap(run)(keys, theta)
   chex.assert_shape(traj.actions, (batch_size, task.horizon))
   return traj

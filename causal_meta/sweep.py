@@ -159,7 +159,7 @@ def train_seeds(config, num_seeds: int, workdir: str | None = None,
   update = jax.vmap(train.make_update(task, agent, optimizer, config))
   chunk = train.make_train_chunk(update, config.updates_per_call)
   state = stack_states([train.init_state(agent, optimizer, s) for s in seeds])
-  eval_keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), 0x5EED) for s in seeds])
+  eval_keys = jnp.stack([train.evaluation_key(s) for s in seeds])
   eval_fn = jax.jit(jax.vmap(functools.partial(evaluate.agent_metrics, task, agent,
                                                episodes=config.eval_episodes)))
   # The seed count is part of what a checkpoint holds (the stacked arrays' leading axis).
@@ -176,27 +176,18 @@ def train_seeds(config, num_seeds: int, workdir: str | None = None,
   t0 = time.time()
   compiled = chunk.lower(state).compile()
   compile_seconds = time.time() - t0
-  train_seconds, last = 0.0, {}
+  last = {}
+
+  def report(state, m, _):
+    last.update({k: np.mean(v, axis=1) for k, v in m.items() if k != "finite"})  # [S]
+    if verbose:
+      print(f"step {int(state.step[0]):6d}  loss {np.mean(last['loss']):.4f} "
+            f"(mean of {num_seeds} seeds)", flush=True)
+
   try:
-    while int(state.step[0]) < config.num_updates:
-      t0 = time.time()
-      state, m = compiled(state)
-      m = jax.device_get(m)  # [S, K] each
-      train_seconds += time.time() - t0
-      step = int(state.step[0])
-      finite = np.asarray(m["finite"])
-      if not finite.all():
-        seed_i, k = np.argwhere(~finite)[0]
-        raise train.NonFiniteLoss(
-            f"non-finite loss at update step {step - finite.shape[1] + k + 1} "
-            f"for seed {seeds[seed_i]}")
-      last = {k: np.mean(v, axis=1) for k, v in m.items() if k != "finite"}  # [S]
-      if verbose:
-        print(f"step {step:6d}  loss {np.mean(last['loss']):.4f} "
-              f"(mean of {num_seeds} seeds)", flush=True)
-      if mngr and (step % config_lib.checkpoint_every(config) == 0
-                   or step == config.num_updates):
-        checkpoints.save(mngr, state, config_dict)
+    state, train_seconds = train.run_chunks(compiled, state, config, mngr=mngr,
+                                            config_dict=config_dict, workdir=workdir,
+                                            on_chunk=report, seeds=seeds)
   finally:
     if mngr:
       mngr.wait_until_finished()

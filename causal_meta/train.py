@@ -67,12 +67,12 @@ def make_optimizer(config) -> optax.GradientTransformation:
   at full step size."""
   o = config.optim
   lr = o.learning_rate
-  if o.get("schedule", "constant") == "cosine":
+  if o.schedule == "cosine":
     lr = optax.warmup_cosine_decay_schedule(0.0, o.learning_rate, o.warmup_steps,
                                             max(config.num_updates, o.warmup_steps + 1))
   elif o.warmup_steps:
     lr = optax.linear_schedule(0.0, o.learning_rate, o.warmup_steps)
-  if o.get("weight_decay", 0.0):
+  if o.weight_decay:
     matrices = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)
     adam = optax.adamw(lr, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay, mask=matrices)
   else:
@@ -98,14 +98,11 @@ def make_act(task: Task, agent: Agent, config, mesh=None):
   """
   mesh = parallel.data_mesh() if mesh is None else mesh
   expert_prob = rollout.expert_prob_for(config.teaching, config.mixed_prob)
-  # The fused LSTM keeps its states for the learning pass of the same update (make_loss).
-  record = config.agent.get("reuse_acting_states", False)
-  expert_policy = config.loss.get("expert_target", "action") == "policy"
+  expert_policy = config.loss.expert_target == "policy"
 
   def act(params, key):
-    traj = rollout.braid(task, agent.policy(params, record_states=record), key,
-                         config.batch_size, expert_prob, unroll=config.get("scan_unroll", 1),
-                         expert_policy=expert_policy)
+    traj = rollout.braid(task, agent.policy(params), key, config.batch_size, expert_prob,
+                         scan_unroll=config.scan_unroll, expert_policy=expert_policy)
     return parallel.shard_batch(traj, mesh)
 
   return act
@@ -114,13 +111,13 @@ def make_act(task: Task, agent: Agent, config, mesh=None):
 def make_loss(agent: Agent, config):
   """The learning half of an update: (params, Trajectory [B, T], packed=None) -> (loss, dict
   of parts), one teacher-forced pass with the config's counterfactual and factual weights and
-  expert target (packed: see `Agent.unroll`)."""
+  expert target (packed: see `Agent.teacher_force`)."""
   weights = dict(counterfactual_weight=config.loss.counterfactual_weight,
                  factual_weight=config.loss.factual_weight,
-                 expert_target=config.loss.get("expert_target", "action"))
+                 expert_target=config.loss.expert_target)
 
   def loss_fn(params, traj, packed=None):
-    action_logits, obs_logits = agent.unroll(params, traj, packed=packed)
+    action_logits, obs_logits = agent.teacher_force(params, traj, packed=packed)
     return losses.teaching_loss(action_logits, obs_logits, traj, **weights)
 
   return loss_fn
@@ -140,9 +137,9 @@ def make_value_and_grad(agent: Agent, config):
   batch's steps (the losses are means over steps): the same numbers up to float rounding.
   """
   grad_fn = jax.value_and_grad(make_loss(agent, config), has_aux=True)
-  if config.get("microbatches", 1) > 1:
+  if config.microbatches > 1:
     return _in_microbatches(grad_fn, config.microbatches)
-  per_row = config.agent.get("packing", 1)
+  per_row = config.agent.packing
   if per_row == 1 or not agent.packs_episodes:
     return grad_fn
   rows = math.ceil(config.batch_size / per_row)
@@ -223,7 +220,7 @@ def make_data_fit(batch_loss, sample, optimizer, num_updates: int):
 
   Step i draws its batch with `sample(fold_in(key, i), data, original)` and minimises
   `batch_loss(params, batch) -> (loss, dict of aux scalars)`; metrics = dict(loss, **aux).
-  Used by the retraining experiments (`retrain`, `tictactoe`).
+  Used by the retraining experiments (`retrain`, `reproduce.tictactoe_retrain`).
   """
   def update(carry, i):
     params, opt_state, key, data, original = carry
@@ -246,14 +243,15 @@ def _to_python(tree):
   return jax.tree.map(lambda x: np.asarray(x).tolist(), tree)
 
 
-def first_nonfinite(chunk_metrics: dict) -> int | None:
-  """Index in the chunk of the first update whose loss or gradient was not finite."""
-  bad = np.flatnonzero(~np.asarray(chunk_metrics["finite"]).reshape(-1))
-  return int(bad[0]) if bad.size else None
+def first_nonfinite(chunk_metrics: dict) -> tuple[int, ...] | None:
+  """Index of the first update in the chunk whose loss or gradient was not finite: (k,) for
+  metrics [K], (seed, k) for a seed sweep's [S, K]; None if all were finite."""
+  bad = np.argwhere(~np.asarray(chunk_metrics["finite"]))
+  return tuple(int(i) for i in bad[0]) if bad.size else None
 
 
 def chunk_row(chunk_metrics: dict) -> dict[str, float]:
-  """Means over the chunk's K updates of each metric ([K] -> float)."""
+  """Means over the chunk's updates (and seeds) of each metric ([K] or [S, K] -> float)."""
   return {k: float(np.mean(v)) for k, v in chunk_metrics.items() if k != "finite"}
 
 
@@ -298,6 +296,49 @@ def restore(mngr, template, config, config_dict: dict, warn=None):
   return restored
 
 
+def run_chunks(compiled, state, config, *, mngr=None, config_dict=None, workdir=None,
+               on_chunk: Callable[[Any, dict, float], Any] | None = None,
+               seeds: list[int] | None = None):
+  """The host loop shared by a run and a seed sweep: calls the compiled chunk until
+  `config.num_updates`, then returns (state, seconds spent in the chunks).
+
+  After each chunk: stops on a non-finite loss (`NonFiniteLoss`, the bad state unsaved),
+  calls `on_chunk(state, chunk metrics, train seconds so far)` (logging, evaluation),
+  checkpoints every `checkpoint_every` updates and at the end, and on SIGTERM saves and
+  raises `Preempted`. `seeds`: the seeds of a stacked state (metrics [S, K]), for messages.
+  """
+  ckpt_every = config_lib.checkpoint_every(config)
+  train_seconds = 0.0
+  with _sigterm_flag(mngr is not None) as sigterm:
+    while (step := int(np.max(state.step))) < config.num_updates:
+      t0 = time.time()
+      state, chunk_metrics = compiled(state)
+      chunk_metrics = jax.device_get(chunk_metrics)  # blocks: the timing is honest
+      train_seconds += time.time() - t0
+      bad = first_nonfinite(chunk_metrics)
+      if bad is not None:
+        last = mngr.latest_step() if mngr else None
+        loss = float(np.asarray(chunk_metrics["loss"])[bad])
+        who = f" for seed {seeds[bad[0]]}" if seeds else ""
+        raise NonFiniteLoss(
+            f"non-finite loss at update step {step + bad[-1] + 1}{who} (loss {loss}); stopped "
+            f"without saving it; last good checkpoint: "
+            f"{os.path.join(checkpoints.directory(workdir), str(last)) if last else 'none'}")
+      step = int(np.max(state.step))
+      if on_chunk:
+        on_chunk(state, chunk_metrics, train_seconds)
+      saved = False
+      if mngr and (step % ckpt_every == 0 or step == config.num_updates):
+        checkpoints.save(mngr, state, config_dict)
+        saved = True
+      if sigterm["set"]:
+        if not saved:
+          checkpoints.save(mngr, state, config_dict)
+        mngr.wait_until_finished()
+        raise Preempted(step, os.path.join(checkpoints.directory(workdir), str(step)))
+  return state, train_seconds
+
+
 def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
                        progress: bool | None = None,
                        warn: Callable[[str], Any] = _warn, mesh=None) -> dict:
@@ -317,15 +358,14 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
   task, agent = config_lib.validate(config, None if mesh is None else mesh.size)
   mesh = parallel.data_mesh() if mesh is None else mesh
   start = time.time()
-  K = config.updates_per_call
   optimizer = make_optimizer(config)
-  train_chunk = make_train_chunk(make_update(task, agent, optimizer, config, mesh), K)
+  train_chunk = make_train_chunk(make_update(task, agent, optimizer, config, mesh),
+                                 config.updates_per_call)
   state = init_state(agent, optimizer, config.seed, mesh)
   eval_key = evaluation_key(config.seed)
   eval_fn = jax.jit(functools.partial(evaluate.agent_metrics, task, agent,
                                       episodes=config.eval_episodes, mesh=mesh))
   config_dict = json.loads(config.to_json_best_effort())
-  ckpt_every = config_lib.checkpoint_every(config)
   steps_per_update = config.batch_size * task.horizon
   mngr = writer = None
   history: list[dict] = []
@@ -349,50 +389,35 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
     compiled = train_chunk.lower(state).compile()  # once: every chunk reuses it
     evaluate_params = eval_fn.lower(state.params, eval_key).compile()
     compile_seconds = time.time() - t0
+    last_log = dict(step=resumed_from, seconds=0.0)
+
+    def log(state, chunk_metrics, train_seconds):
+      step = int(state.step)
+      row = chunk_row(chunk_metrics)
+      bar.chunk(step, row)
+      if step % config.log_every and step != config.num_updates:
+        return
+      interval = max(train_seconds - last_log["seconds"], 1e-9)
+      updates = step - last_log["step"]
+      row = dict(step=step, env_steps=step * steps_per_update,
+                 env_steps_per_second=updates * steps_per_update / interval,
+                 updates_per_second=updates / interval, **row)
+      last_log.update(step=step, seconds=train_seconds)
+      row.update({k: float(v) for k, v in evaluate_params(state.params, eval_key).items()
+                  if not k.endswith("_by_step")})
+      if writer:
+        writer.write(row)
+      else:
+        history.append(row)
+      bar.log(row)
+
     bar.begin()
-    train_seconds = last_log_seconds = 0.0
-    step = last_log_step = resumed_from
-    with _sigterm_flag(bool(workdir)) as sigterm:
-      while step < config.num_updates:
-        t0 = time.time()
-        state, chunk_metrics = compiled(state)
-        chunk_metrics = jax.device_get(chunk_metrics)  # blocks: the timing is honest
-        train_seconds += time.time() - t0
-        bad = first_nonfinite(chunk_metrics)
-        if bad is not None:
-          last = mngr.latest_step() if mngr else None
-          raise NonFiniteLoss(
-              f"non-finite loss at update step {step + bad + 1} (loss "
-              f"{float(np.reshape(chunk_metrics['loss'], -1)[bad])}); stopped without saving "
-              f"it; last good checkpoint: "
-              f"{os.path.join(checkpoints.directory(workdir), str(last)) if last else 'none'}")
-        step = int(state.step)
-        row = chunk_row(chunk_metrics)
-        bar.chunk(step, row)
-        if step % config.log_every == 0 or step == config.num_updates:
-          interval = max(train_seconds - last_log_seconds, 1e-9)
-          row = dict(step=step, env_steps=step * steps_per_update,
-                     env_steps_per_second=(step - last_log_step) * steps_per_update / interval,
-                     updates_per_second=(step - last_log_step) / interval, **row)
-          last_log_seconds, last_log_step = train_seconds, step
-          row.update({k: float(v) for k, v in evaluate_params(state.params, eval_key).items()
-                      if not k.endswith("_by_step")})
-          if writer:
-            writer.write(row)
-          else:
-            history.append(row)
-          bar.log(row)
-        saved = False
-        if mngr and (step % ckpt_every == 0 or step == config.num_updates):
-          checkpoints.save(mngr, state, config_dict)
-          saved = True
-        if sigterm["set"]:
-          if not saved:
-            checkpoints.save(mngr, state, config_dict)
-          mngr.wait_until_finished()
-          bar.close()
-          raise Preempted(step, os.path.join(checkpoints.directory(workdir), str(step)))
-    bar.close()
+    try:
+      state, train_seconds = run_chunks(compiled, state, config, mngr=mngr,
+                                        config_dict=config_dict, workdir=workdir,
+                                        on_chunk=log)
+    finally:
+      bar.close()
   finally:
     if mngr:
       mngr.wait_until_finished()

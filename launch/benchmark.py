@@ -8,7 +8,7 @@ fraction of the device's peak where known. An env step is one (action, observati
 task instance. `--target_kl` instead times training from scratch to that KL. `--aot=h100`
 instead compiles each setting for an H100 on this machine (no GPU needed, JAX's CUDA plugin
 is) and prints the memory, kernels and estimated bytes per update of the compiled program
-(`causal_meta.aot`). `--check` only validates the settings and lists them.
+(`causal_meta.experimental.aot`). `--check` only validates the settings and lists them.
 
   python -m launch.benchmark --agent=lstm --batch_sizes=256,4096,65536 --horizons=20
   python -m launch.benchmark --agent=transformer --batch_sizes=4096 --horizons=20,200
@@ -27,39 +27,23 @@ from launch import define_check_flag, describe, quiet_logging
 
 flags.DEFINE_string("task", "bandit", "Task name (its horizon is set by --horizons).")
 flags.DEFINE_string("agent", "lstm", "lstm | gru | transformer.")
-flags.DEFINE_integer("hidden", 64, "Recurrent width.")
-flags.DEFINE_integer("width", 64, "Transformer width.")
-flags.DEFINE_integer("num_layers", 2, "Transformer layers.")
-flags.DEFINE_integer("num_heads", 4, "Transformer heads.")
-flags.DEFINE_bool("remat", False, "Transformer: recompute attention in the backward pass.")
-flags.DEFINE_integer("attention_chunk", 0, "Transformer: the learning pass attends this many "
-                     "queries at a time (0: all at once).")
-flags.DEFINE_enum("attention_kernel", "xla", ["xla", "pallas"], "Transformer: attention, "
-                  "learning and acting, as XLA ops or fused Pallas kernels (GPU, one device).")
-flags.DEFINE_integer("attention_block", None, "Pallas attention kernels: queries and keys per "
-                     "block, a power of two >= 16 (default: attention_kernel.BLOCK).")
-flags.DEFINE_integer("cache_segments", 1, "Transformer: the rollout in this many segments, "
-                     "each step attending only to the KV-cache blocks filled so far.")
-flags.DEFINE_bool("fused_lstm", True, "LSTM: the batched learning pass with a hand-written "
+# Unset agent, loss and learning settings keep config.default()'s values (causal_meta/config.py).
+flags.DEFINE_integer("hidden", None, "Recurrent width (config.agent.hidden).")
+flags.DEFINE_integer("width", None, "Transformer width (config.agent.width).")
+flags.DEFINE_integer("num_layers", None, "Transformer layers (config.agent.num_layers).")
+flags.DEFINE_integer("num_heads", None, "Transformer heads (config.agent.num_heads).")
+flags.DEFINE_integer("attention_chunk", None, "Transformer: the learning pass attends this "
+                     "many queries at a time (config.agent.attention_chunk; 0: all at once).")
+flags.DEFINE_bool("fused_lstm", None, "LSTM: the batched learning pass with a hand-written "
                   "backward (--nofused_lstm: autodiff of the reference cell).")
-flags.DEFINE_enum("lstm_kernel", "xla", ["xla", "pallas"], "Fused LSTM: its recurrences, "
-                  "learning and acting, as XLA loops or Pallas (Triton) kernels.")
-flags.DEFINE_integer("lstm_block", None, "Pallas LSTM kernels: episodes per program, a power "
-                     "of two >= 16 (default: lstm_kernel.BLOCK).")
-flags.DEFINE_integer("lstm_warps", None, "Pallas LSTM kernels: Triton warps per program "
-                     "(default: lstm_kernel.NUM_WARPS).")
-flags.DEFINE_integer("lstm_stages", None, "Pallas LSTM kernels: Triton's pipeline stages, "
-                     "1…4 (default: lstm_kernel.NUM_STAGES).")
-flags.DEFINE_bool("reuse_acting_states", False, "Fused LSTM: learn from the states the "
-                  "rollout computed instead of running the recurrence again.")
-flags.DEFINE_float("packing", 1.0, "Transformer: episodes per row of the learning pass "
+flags.DEFINE_float("packing", None, "Transformer: episodes per row of the learning pass "
                    "(config.agent.packing; 1 = unpacked, fractions allowed).")
-flags.DEFINE_integer("microbatches", 1, "The learning pass in this many slices of the batch "
-                     "(gradient accumulation; config.microbatches).")
+flags.DEFINE_integer("microbatches", None, "The learning pass in this many slices of the "
+                     "batch (gradient accumulation; config.microbatches).")
 flags.DEFINE_bool("donate", True, "The train chunk reuses the state's buffers (--nodonate: "
                   "it allocates a new state each call).")
-flags.DEFINE_integer("scan_unroll", 1, "Time steps per compiled-loop iteration.")
-flags.DEFINE_string("teaching", "counterfactual", "counterfactual | demonstration | mixed.")
+flags.DEFINE_integer("scan_unroll", None, "Time steps per compiled-loop iteration.")
+flags.DEFINE_string("teaching", None, "counterfactual | demonstration | mixed.")
 flags.DEFINE_list("batch_sizes", ["256", "1024"], "Episodes per update.")
 flags.DEFINE_list("horizons", ["20"], "Episode lengths T.")
 flags.DEFINE_integer("updates_per_call", 10, "Updates per compiled chunk (lax.scan).")
@@ -87,9 +71,8 @@ def main(argv):
   if FLAGS.aot:  # it compiles for a GPU it never uses: no local GPU backend is needed
     import jax
     jax.config.update("jax_platforms", "cpu")
-  from causal_meta import aot, benchmark
+  from causal_meta import benchmark
   from causal_meta import config as config_lib
-  from causal_meta.agents import attention_kernel, lstm_kernel
   try:
     batch_sizes = [int(b) for b in FLAGS.batch_sizes]
     horizons = [int(t) for t in FLAGS.horizons]
@@ -99,30 +82,18 @@ def main(argv):
     sys.exit(2)
   base = config_lib.default()
   base.task.name = FLAGS.task
-  base.agent.update(kind=FLAGS.agent, hidden=FLAGS.hidden, width=FLAGS.width,
-                    num_layers=FLAGS.num_layers, num_heads=FLAGS.num_heads, remat=FLAGS.remat,
-                    attention_chunk=FLAGS.attention_chunk,
-                    attention_kernel=FLAGS.attention_kernel,
-                    cache_segments=FLAGS.cache_segments, fused_lstm=FLAGS.fused_lstm,
-                    lstm_kernel=FLAGS.lstm_kernel,
-                    reuse_acting_states=FLAGS.reuse_acting_states, packing=FLAGS.packing)
-  base.scan_unroll = FLAGS.scan_unroll
-  base.microbatches = FLAGS.microbatches
-  base.teaching = FLAGS.teaching
+  base.agent.kind = FLAGS.agent
+  for name in ("hidden", "width", "num_layers", "num_heads", "attention_chunk", "fused_lstm",
+               "packing"):
+    if FLAGS[name].value is not None:
+      base.agent[name] = FLAGS[name].value
+  for name in ("scan_unroll", "microbatches", "teaching"):
+    if FLAGS[name].value is not None:
+      base[name] = FLAGS[name].value
   base.updates_per_call = FLAGS.updates_per_call
   base.eval_episodes = FLAGS.eval_episodes
   if FLAGS.learning_rate is not None:
     base.optim.learning_rate = FLAGS.learning_rate
-  try:
-    lstm_kernel.configure(FLAGS.lstm_block, FLAGS.lstm_warps, FLAGS.lstm_stages)
-  except ValueError as e:
-    print(f"error: --lstm_block / --lstm_warps / --lstm_stages: {e}", file=sys.stderr)
-    sys.exit(2)
-  try:
-    attention_kernel.configure(FLAGS.attention_block)
-  except ValueError as e:
-    print(f"error: --attention_block: {e}", file=sys.stderr)
-    sys.exit(2)
   try:
     settings = [benchmark.setting(base, b, t) for b in batch_sizes for t in horizons]
   except ValueError as e:
@@ -149,6 +120,7 @@ def main(argv):
     return
   rows = []
   if FLAGS.aot:
+    from causal_meta.experimental import aot
     try:
       aot.target_mesh(FLAGS.aot)
     except RuntimeError as e:

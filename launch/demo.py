@@ -1,4 +1,7 @@
-"""The README's main job: `python -m launch.demo --workdir=runs/demo`."""
+"""The README's main job, [O] Remark 11: `python -m launch.demo --workdir=runs/demo`.
+
+Runs `causal_meta.reproduce.bandit.run` (also `python -m launch.reproduce bandit`).
+"""
 
 from absl import app, flags
 
@@ -15,8 +18,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   quiet_logging()
-  from causal_meta import demo
-  demo.run(FLAGS.workdir, FLAGS.episodes, FLAGS.seed, FLAGS.num_updates)
+  from causal_meta.reproduce import bandit
+  bandit.run(FLAGS.workdir, FLAGS.episodes, FLAGS.seed, FLAGS.num_updates)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import pytest
 from causal_meta import benchmark
 from causal_meta import config as config_lib
 from causal_meta import rollout, train
-from causal_meta.agents import lstm_kernel
 
 
 def test_update_is_traced_once_over_many_chunks():
@@ -73,7 +72,7 @@ def test_benchmark_counts_the_packed_pass_it_ran():
 
 
 # XLA's out-of-memory errors: the GPU client's form (RESOURCE_EXHAUSTED), and what this 24 GB
-# CPU raised in session 17 for the transformer at B = 4,096, T = 100.
+# CPU raised for the transformer at B = 4,096, T = 100.
 GPU_OUT_OF_MEMORY = "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 9 GiB."
 CPU_OUT_OF_MEMORY = ("INTERNAL: Error dispatching computation: Out of memory allocating "
                      "28311689976 bytes.")
@@ -165,38 +164,8 @@ def test_matmul_flops_of_the_lstm_learning_pass():
     per_token = 2 * H * 4 * H + 2 * H * (A + O)
     want = B * 2 * T * (per_token + (0 if fused else 2 * H * 4 * H))
     want += 2 * V * H * 4 * H if fused else 0
-    assert benchmark.matmul_flops(lambda p: agent.unroll(p, traj), params) == want, fused
-  # Learning from the states acting recorded leaves out the forward recurrence's products:
-  # only the input table and the heads remain (the backward's products are another jaxpr's).
-  recorded = rollout.braid(task, agent.policy(params, record_states=True),
-                           jax.random.PRNGKey(1), B)
-  want = B * 2 * T * 2 * H * (A + O) + 2 * V * H * 4 * H
-  assert benchmark.matmul_flops(lambda p: agent.unroll(p, recorded), params) == want
-
-
-def test_matmul_flops_of_the_pallas_lstm_kernels():
-  """Pallas kernels count once per program of their grid. The forward kernel's products per
-  step: per gate, h times [H, H] (the input rows are gathered, not multiplied); the head, h
-  times [H, 16] (7 logits padded). The backward kernel recomputes the gates and adds the
-  head's dh (d_logits times [H, 16]ᵀ), dh_{t-1} (per gate dz times [H, H]ᵀ) and the weight
-  gradients' sums (per gate one-hotᵀ·dz, the one-hot rows 16 wide for 13 tokens padded, and
-  h_{t-1}ᵀ·dz; the head's h_tᵀ·d_logits)."""
-  V, H, K, L, B = 13, 16, 7, 6, 200
-  n = lstm_kernel.BLOCK  # episodes per program; the last program's block is padded
-  programs = -(-B // n)
-  args = (jnp.zeros((V, 4 * H)), jnp.zeros((H, 4 * H)), jnp.zeros((4 * H,)), jnp.zeros((H, K)),
-          jnp.zeros((K,)))
-  tokens = jnp.zeros((L, B), jnp.int32)
-  gates = 4 * 2 * n * H * H  # one program's step: 4 gates
-  head = 2 * n * H * 16
-  forward = gates + head
-  assert benchmark.matmul_flops(lambda *w: lstm_kernel.logits(*w, tokens, None), *args) \
-      == programs * L * forward
-  sums = 4 * (2 * 16 * n * H + 2 * H * n * H)
-  backward = gates + head + 4 * 2 * n * H * H + sums + head
-  assert benchmark.matmul_flops(
-      jax.grad(lambda *w: jnp.sum(lstm_kernel.logits(*w, tokens, None)), range(5)), *args) \
-      == programs * L * (forward + backward)
+    assert benchmark.matmul_flops(lambda p: agent.teacher_force(p, traj), params) == want, \
+        fused
 
 
 def test_top_ops_summarises_a_trace(tmp_path):

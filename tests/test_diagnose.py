@@ -23,7 +23,7 @@ def test_expert_data_metrics_against_the_oracle_at_every_prefix():
   out = evaluate.expert_data_metrics(task, agent, params, key, B)
   # The same episodes (same key), scored one prefix at a time with the oracle's own entry point.
   traj = rollout.braid(task, agent.policy(params), key, B, expert_prob=1.0)
-  log_q = np.asarray(jax.nn.log_softmax(agent.unroll(params, traj)[0]))
+  log_q = np.asarray(jax.nn.log_softmax(agent.teacher_force(params, traj)[0]))
   kl = np.zeros((B, T))
   for b in range(B):
     for t in range(T):

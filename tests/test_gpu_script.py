@@ -1,5 +1,5 @@
 """`launch/gpu_benchmarks.sh` under CHECK=1: every command it would run on a GPU validates its
-flags and configs here (`--check`: nothing compiled or written), so a device session is not
+flags and configs here (`--check`: nothing compiled or written), so time on a device is not
 spent finding a mistyped flag. One subprocess per part, for pytest-xdist."""
 
 import os
@@ -31,7 +31,8 @@ def _check(script, part, out):
 
 
 def test_the_script_has_its_parts():
-  assert {"throughput", "profile", "session15", "tune_lstm", "padlock", "seeds"} <= set(PARTS)
+  assert {"targets", "throughput", "profile", "options", "packing", "padlock", "seeds"} <= \
+      set(PARTS)
 
 
 @pytest.mark.parametrize("part", PARTS)
@@ -50,14 +51,14 @@ def test_a_mistyped_command_fails_its_check(tmp_path):
   """The check can fail: the same part with one agent kind misspelled exits 2, naming it."""
   with open(SCRIPT) as f:
     script = f.read()
-  broken = script.replace("--agent=transformer --attention_chunk=50",
-                          "--agent=transfomer --attention_chunk=50")
+  broken = script.replace("--agent=transformer --teaching=demonstration",
+                          "--agent=transfomer --teaching=demonstration")
   assert broken != script
   path = tmp_path / "gpu_benchmarks.sh"
   path.write_text(broken)
-  statuses, text = _check(path, "session15", tmp_path / "gpu")
+  statuses, text = _check(path, "packing", tmp_path / "gpu")
   assert statuses and all(s == 2 for s in statuses), text[-3000:]
-  assert "unknown agent kind 'transfomer'" in text
+  assert "config.agent.kind: unknown value 'transfomer'" in text
 
 
 def test_an_unknown_part_fails_before_anything_runs(tmp_path):

@@ -59,11 +59,6 @@ def test_demonstration_rollouts_do_not_run_the_agent(kind):
                 "done", "rewards", "best_actions"):
     np.testing.assert_array_equal(getattr(skipped, field), getattr(acted, field), err_msg=field)
   assert not bool(acted.intervened.any())
-  if agent.reuses_acting_states:  # the LSTM's recorded states need the policy to run
-    calls.clear()
-    recorded = rollout.braid(task, agent.policy(params, record_states=True)._replace(
-        action_logits=counted.action_logits), key, 64, expert_prob=1.0)
-    assert calls and recorded.acting_states is not None
 
 
 def test_padlock_masks_steps_after_the_lock_opens():
@@ -115,19 +110,6 @@ def test_rollout_is_reproducible_and_keyed():
   c = rollout.braid(task, p, jax.random.PRNGKey(4), 16)
   np.testing.assert_array_equal(a.actions, b.actions)
   assert not np.array_equal(a.actions, c.actions)
-
-
-def test_segments_run_the_same_rollout():
-  """`Policy.segments`: each segment of the time axis runs as its own loop under its own
-  policy; with the same policy in each, the rollout is the one-loop rollout. Segments that
-  stop short of the horizon are refused, naming both."""
-  task = tasks.make("bandit")
-  p, key = rollout.uniform_policy(task), jax.random.PRNGKey(5)
-  want = rollout.braid(task, p, key, 16, 0.5)
-  got = rollout.braid(task, p._replace(segments=((3, p), (task.horizon, p))), key, 16, 0.5)
-  jax.tree.map(np.testing.assert_array_equal, got, want)
-  with pytest.raises(ValueError, match=f"end at step 3, the task's horizon is {task.horizon}"):
-    rollout.braid(task, p._replace(segments=((3, p),)), key, 16)
 
 
 def test_oracle_policies_reproduce_remark_11():

@@ -11,7 +11,9 @@ import optax
 import pytest
 
 from causal_meta import config as config_lib
-from causal_meta import metrics, progress, train
+from causal_meta import metrics, progress, reproduce, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SUMMARY_KEYS = (
     "task", "agent", "teaching", "kl_action_interventional", "kl_action_conditional",
@@ -132,10 +134,9 @@ def test_packing_falls_back_and_changes_no_number():
 def test_microbatches_change_no_number(kind):
   """`microbatches`: the learning pass over 4 slices of the batch gives the whole batch's
   loss, parts and gradient, with episodes that end early (padlock: the slices hold different
-  numbers of steps) and the LSTM learning from the states acting recorded."""
+  numbers of steps)."""
   c = small_config("padlock", "mixed", kind=kind, epsilon=0.3)
   c.batch_size, c.agent.hidden, c.agent.width = 36, 16, 16
-  c.agent.reuse_acting_states = kind == "lstm"
   task, agent = config_lib.validate(c)
   params = agent.init(jax.random.PRNGKey(0))
   traj = train.make_act(task, agent, c)(params, jax.random.PRNGKey(1))
@@ -161,8 +162,8 @@ def test_training_is_deterministic_given_the_seed(capsys):
 
 
 BAD_CONFIGS = [
-    (lambda c: setattr(c.task, "name", "chess"), "config.task.name: unknown task 'chess'"),
-    (lambda c: setattr(c.agent, "kind", "rnn"), "unknown agent kind 'rnn'"),
+    (lambda c: setattr(c.task, "name", "chess"), "config.task.name: unknown value 'chess'"),
+    (lambda c: setattr(c.agent, "kind", "rnn"), "config.agent.kind: unknown value 'rnn'"),
     (lambda c: setattr(c, "teaching", "imitation"), "config.teaching"),
     (lambda c: setattr(c, "batch_size", 0), "config.batch_size"),
     (lambda c: setattr(c, "num_updates", 150), "multiple of config.updates_per_call"),
@@ -173,53 +174,20 @@ BAD_CONFIGS = [
     (lambda c: setattr(c, "keep_checkpoints", 0), "config.keep_checkpoints"),
     (lambda c: setattr(c.agent, "hidden", -3), "config.agent.hidden"),
     (lambda c: setattr(c.agent, "fused_lstm", None), "config.agent.fused_lstm"),
-    (lambda c: setattr(c.agent, "reuse_acting_states", None), "config.agent.reuse_acting_states"),
     (lambda c: setattr(c.optim, "schedule", "linear"), "config.optim.schedule: unknown"),
     (lambda c: setattr(c.optim, "weight_decay", -0.1), "config.optim.weight_decay"),
-    (lambda c: setattr(c.agent, "position", "alibi"), "config.agent: unknown 'position'"),
+    (lambda c: setattr(c.agent, "position", "alibi"), "config.agent.position: unknown"),
     (lambda c: setattr(c.loss, "expert_target", "soft"), "config.loss.expert_target: unknown"),
     (lambda c: setattr(c.agent, "packing", 0.5), "config.agent.packing"),
-    (lambda c: setattr(c.agent, "attention_chunk", -1), "config.agent: 'attention_chunk'"),
-    (lambda c: setattr(c.agent, "lstm_kernel", "cuda"), "config.agent: unknown 'lstm_kernel'"),
-    (lambda c: setattr(c, "microbatches", 3), "config.microbatches must be a positive integer"),
-    (lambda c: setattr(c.agent, "cache_segments", 0), "config.agent.cache_segments must be a"),
+    (lambda c: setattr(c.agent, "attention_chunk", -1), "config.agent.attention_chunk: must"),
+    (lambda c: setattr(c, "microbatches", 3), "config.microbatches: must divide"),
+    (lambda c: setattr(c, "scan_unroll", 0), "config.scan_unroll: must be a positive integer"),
+    (lambda c: c.agent.update(kind="transformer", num_heads=3),
+     "config.agent: 'width' .64. must be divisible"),
+    (lambda c: delattr(c.agent, "packing"), "config.agent.packing: missing"),
     (lambda c: (setattr(c, "microbatches", 2), c.agent.update(kind="transformer", packing=2)),
      "config.microbatches: packing"),
 ]
-
-
-@pytest.mark.parametrize("kind,option", [("lstm", "lstm_kernel"),
-                                         ("transformer", "attention_kernel")])
-def test_pallas_kernels_refuse_several_devices(kind, option):
-  """XLA cannot split a Pallas call over the batch (it would gather the batch onto every
-  device): with a kernel set to 'pallas', several devices are a one-line config error, one
-  is fine, and another agent kind ignores the option."""
-  c = small_config("bandit", kind=kind)
-  c.agent[option] = "pallas"
-  c.agent.width = 64  # heads of 16 (4 heads)
-  config_lib.validate(c, num_devices=1)
-  with pytest.raises(ValueError, match=rf"config\.agent\.{option}: the Pallas kernels run on "
-                                       rf"one device, not split over 2; use '{option}=xla'"):
-    config_lib.validate(c, num_devices=2)
-  c.agent.kind = "gru"
-  config_lib.validate(c, num_devices=2)
-
-
-def test_learning_from_the_acting_states_trains_the_same_model():
-  """Fused act-and-learn (`agent.reuse_acting_states`) only skips recomputing the LSTM's
-  states: 50 updates on padlock (episodes end early) give the same parameters (`test_agents`
-  holds one gradient to the recomputed one)."""
-  runs = []
-  for reuse in (False, True):
-    c = small_config("padlock", teaching="mixed", updates=50, epsilon=0.3)
-    c.agent.reuse_acting_states = reuse
-    result = train.train_and_evaluate(c, verbose=False)
-    task, agent = config_lib.validate(c)
-    traj = train.make_act(task, agent, c)(result["params"], jax.random.PRNGKey(0))
-    assert (traj.acting_states is not None) == reuse
-    runs.append(result["params"])
-  for x, y in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1])):
-    np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
 
 
 def test_cosine_schedule_decays_to_zero_at_num_updates():
@@ -258,8 +226,7 @@ def test_weight_decay_shrinks_matrices_not_biases():
 def test_experiment_configs_validate(experiment, size, kind):
   """Every training config in experiments/ (each size, each agent) passes validation, so a
   typo in one is caught here, not after a launch."""
-  module = __import__(f"experiments.{experiment}", fromlist=["get_config"])
-  c = module.get_config() if size is None else module.get_config(size)
+  c = reproduce.load_config(os.path.join(ROOT, "experiments", f"{experiment}.py"), size)
   c.agent.kind = kind
   task, agent = config_lib.validate(c, num_devices=1)
   assert task.name == c.task.name and agent.horizon == task.horizon

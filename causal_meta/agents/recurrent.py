@@ -1,14 +1,11 @@
 """Recurrent agents (LSTM, GRU): one cell, used step by step when acting and scanned when
 learning, so the two faces share every parameter and every floating-point operation.
 
-The LSTM's learning pass has a second, fast form (`Recurrent.unroll_batch`, the default):
+The LSTM's learning pass has a second, fast form (`Recurrent.batch_logits`, the default):
 time-major over the whole batch, with a hand-written backward pass (`lstm_hidden`) that keeps
 only the states h and c, recomputes the gates from them, and forms the weight gradients as
 one matrix product over all steps instead of one per step. `Recurrent.__call__` (per episode,
 autodiff) is the reference it is tested against and the form to edit when changing the cell.
-Within one update, acting has already computed those states under the same parameters: given
-them (`Trajectory.acting_states`), the pass skips its forward recurrence and only runs the
-backward one (`lstm_hidden_from_states`, fused act-and-learn).
 """
 
 from __future__ import annotations
@@ -18,10 +15,6 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
-from causal_meta.agents import lstm_kernel
-
-KERNELS = ("xla", "pallas")
 
 
 class Recurrent(nn.Module):
@@ -35,14 +28,12 @@ class Recurrent(nn.Module):
   num_observations: int
   hidden: int = 64
   cell: str = "lstm"
-  unroll: int = 1  # steps per iteration of the learning scan (same numbers)
-  fused: bool = True  # LSTM: learn through `unroll_batch` (False: the reference `__call__`)
-  kernel: str = "xla"  # LSTM: XLA, or Pallas kernels (`lstm_kernel.py`) for `unroll_batch`'s
-  # recurrences and for acting (`step(last_only=True)` under vmap)
+  scan_unroll: int = 1  # steps per iteration of the learning scan (same numbers)
+  fused: bool = True  # LSTM: learn through `batch_logits` (False: the reference `__call__`)
 
   @property
   def batched_pass(self) -> bool:
-    """Whether the learning pass is `unroll_batch` (over the batch) rather than `__call__`."""
+    """Whether the learning pass is `batch_logits` (over the batch) rather than `__call__`."""
     return self.cell == "lstm" and self.fused
 
   def setup(self):
@@ -64,42 +55,25 @@ class Recurrent(nn.Module):
     H = self.hidden
     return (jnp.zeros((H,)), jnp.zeros((H,))) if self.cell == "lstm" else (jnp.zeros((H,)),)
 
-  def _input_table(self):
+  def input_table(self):
     """x·W_x for every token of the vocabulary: [V, gates·H]. Row v equals
-    embedding[v] @ W_x bit for bit, so looking a token up here is the same as projecting it."""
+    embedding[v] @ W_x bit for bit, so looking a token up here is the same as projecting it.
+    `Agent.policy` computes it once, outside the rollout's loop, in which XLA would recompute
+    it at every step."""
     return self.embedding @ self.w[:self.hidden]
 
-  def acting_weights(self):
-    """What acting derives from the parameters: (the input table, the weights the LSTM's
-    Pallas kernel reads, `lstm_kernel.act_weights`, or None where acting runs XLA's cell).
-    `Agent.policy` computes them once, outside the rollout's loop, in which XLA would
-    recompute them at every step."""
-    table = self._input_table()
-    if self.kernel != "pallas" or self.cell != "lstm":
-      return table, None
-    return table, lstm_kernel.act_weights(table, self.w[self.hidden:], self.b, self.w_out,
-                                          self.b_out)
-
-  def step(self, carry, tokens, return_states=False, last_only=False, weights=None):
+  def step(self, carry, tokens, last_only=False, table=None):
     """Feeds int32 [n] tokens one after the other: (carry, action logits [n, A], observation
-    logits [n, O]), and with `return_states` the carry after each token (a tuple of [n, H]).
-    last_only: logits for the last token only ([1, A], [1, O]), all acting needs; the other
-    states then need not be stacked for the output head. weights: `acting_weights()`, if
-    already computed."""
+    logits [n, O]). last_only: logits for the last token only ([1, A], [1, O]), all acting
+    needs. table: `input_table()`, if already computed."""
     w_h = self.w[self.hidden:]
-    table, kernel_weights = self.acting_weights() if weights is None else weights
-    if kernel_weights is not None and last_only and not return_states:
-      *carry, out = act(table, w_h, self.b, self.w_out, self.b_out, kernel_weights, *carry,
-                        tokens)
-      return tuple(carry), out[None, :self.num_actions], out[None, self.num_actions:]
+    table = self.input_table() if table is None else table
     states = []
     for i in range(tokens.shape[0]):
       carry = _cell(self.cell, self.hidden, w_h, self.b, carry, table[tokens[i]])
-      states.append(carry)
-    states = jax.tree.map(lambda *s: jnp.stack(s), *states)
-    out = (carry[0][None] if last_only else states[0]) @ self.w_out + self.b_out
-    result = carry, out[:, :self.num_actions], out[:, self.num_actions:]
-    return result + (states,) if return_states else result
+      states.append(carry[0])
+    out = (carry[0][None] if last_only else jnp.stack(states)) @ self.w_out + self.b_out
+    return carry, out[:, :self.num_actions], out[:, self.num_actions:]
 
   def __call__(self, tokens):
     """Teacher-forced pass over int32 [L] tokens: ([L, A], [L, O]). The reference form.
@@ -113,27 +87,16 @@ class Recurrent(nn.Module):
     def cell(carry, x):
       carry = _cell(self.cell, self.hidden, w_h, b, carry, x)
       return carry, carry[0]
-    _, h = jax.lax.scan(cell, self.initial_carry(), x_proj, unroll=self.unroll)  # h [L, H]
+    _, h = jax.lax.scan(cell, self.initial_carry(), x_proj, unroll=self.scan_unroll)  # h [L, H]
     out = h @ self.w_out + self.b_out
     return out[:, :self.num_actions], out[:, self.num_actions:]
 
-  def unroll_batch(self, tokens, states=None):
+  def batch_logits(self, tokens):
     """LSTM only: the same pass for a batch, int32 [B, L] -> ([B, L, A], [B, L, O]), through
-    `lstm_hidden` (time-major, hand-written backward pass).
-
-    states: optional (h, c) [L, B, H], the states after each token as acting computed them
-    under these parameters; the forward recurrence is then skipped (fused act-and-learn).
-    With the Pallas kernels the output head runs in them too (`lstm_kernel.logits`)."""
-    args = self._input_table(), self.w[self.hidden:], self.b
-    if self.kernel == "pallas":
-      out = lstm_kernel.logits(*args, self.w_out, self.b_out, tokens.T, states)
-      out = out.transpose(1, 0, 2)
-    else:
-      if states is None:
-        h = lstm_hidden(*args, tokens.T, self.unroll)  # [L, B, H]
-      else:
-        h = lstm_hidden_from_states(*args, tokens.T, *states, self.unroll)
-      out = jnp.einsum("lbh,hk->blk", h, self.w_out) + self.b_out
+    `lstm_hidden` (time-major, hand-written backward pass)."""
+    h = lstm_hidden(self.input_table(), self.w[self.hidden:], self.b, tokens.T,
+                    self.scan_unroll)  # [L, B, H]
+    out = jnp.einsum("lbh,hk->blk", h, self.w_out) + self.b_out
     return out[..., :self.num_actions], out[..., self.num_actions:]
 
 
@@ -153,34 +116,9 @@ def _cell(kind, H, w_h, b, carry, x_proj):
   return ((1 - u) * n + u * h,)
 
 
-@jax.custom_batching.custom_vmap
-def act(table, w_h, b, w_out, b_out, weights, h, c, tokens):
-  """One episode's LSTM acting step, `Recurrent.step(last_only=True)`'s sums: tokens int [n]
-  fed one after the other from the state h, c [H] -> (h, c, logits [K]), logits = h_n @ w_out
-  + b_out. Alone it is XLA's `_cell`; under `vmap` over episodes (the rollout's) it is
-  `lstm_kernel.act`, one Pallas kernel per env step for the whole batch, reading `weights`
-  (`lstm_kernel.act_weights` of the others)."""
-  del weights
-  carry = (h, c)
-  for i in range(tokens.shape[0]):
-    carry = _cell("lstm", h.shape[-1], w_h, b, carry, table[tokens[i]])
-  return carry + (carry[0] @ w_out + b_out,)
-
-
-@act.def_vmap
-def _act_vmap(axis_size, in_batched, *args):
-  if any(jax.tree.leaves(in_batched[:6])):  # weights that differ by episode: XLA's cell
-    in_axes = tuple(jax.tree.map(lambda batched: 0 if batched else None, list(in_batched)))
-    return jax.vmap(act.fun, in_axes)(*args), (True,) * 3
-  h, c, tokens = (x if batched else jnp.broadcast_to(x, (axis_size,) + x.shape)
-                  for x, batched in zip(args[6:], in_batched[6:]))
-  num_logits = args[3].shape[1]
-  return lstm_kernel.act(args[5], h, c, tokens, num_logits), (True,) * 3
-
-
 # The fast LSTM learning pass. Shapes: V tokens, H hidden, L positions, B episodes.
 
-def _lstm_states(table, w_h, b, tokens, unroll):
+def _lstm_states(table, w_h, b, tokens, scan_unroll):
   """Forward: table [V, 4H], w_h [H, 4H], b [4H], tokens int32 [L, B] -> (h, c) [L, B, H]
   each, the states after every token (the same sums as `_cell`)."""
   H = w_h.shape[0]
@@ -189,31 +127,31 @@ def _lstm_states(table, w_h, b, tokens, unroll):
   def step(carry, token):
     carry = _cell("lstm", H, w_h, b, carry, table[token])
     return carry, carry
-  _, states = jax.lax.scan(step, carry, tokens, unroll=unroll)
+  _, states = jax.lax.scan(step, carry, tokens, unroll=scan_unroll)
   return states
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
-def lstm_hidden(table, w_h, b, tokens, unroll=1):
+def lstm_hidden(table, w_h, b, tokens, scan_unroll=1):
   """h [L, B, H]: the LSTM's state after each of the tokens int32 [L, B], from zero state.
   table [V, 4H] is the input projection of every token, w_h [H, 4H] the recurrent weights,
-  b [4H] the bias (gate order i, f, g, o). The Pallas form: `lstm_kernel.logits`."""
-  return _lstm_states(table, w_h, b, tokens, unroll)[0]
+  b [4H] the bias (gate order i, f, g, o)."""
+  return _lstm_states(table, w_h, b, tokens, scan_unroll)[0]
 
 
-def _lstm_hidden_fwd(table, w_h, b, tokens, unroll):
-  h, c = _lstm_states(table, w_h, b, tokens, unroll)
+def _lstm_hidden_fwd(table, w_h, b, tokens, scan_unroll):
+  h, c = _lstm_states(table, w_h, b, tokens, scan_unroll)
   return h, (table, w_h, b, tokens, h, c)
 
 
-def _lstm_hidden_bwd(unroll, residuals, dh_out):
+def _lstm_hidden_bwd(scan_unroll, residuals, dh_out):
   """Backpropagation through time from the saved states alone: each step recomputes its gates
   from (h_{t-1}, token), carries (dh, dc) back, and emits dz_t, the gradient of the gates'
   pre-activation; the weight gradients are then one matrix product over all (t, b)."""
   table, w_h, b, tokens, h, c = residuals
   zero = jnp.zeros_like(h[:1])
   h_prev = jnp.concatenate([zero, h[:-1]])
-  dz = _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, unroll)
+  dz = _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, scan_unroll)
   # Both weight gradients in one product over all (t, b), so that dz, the largest array here,
   # is read once for them: row (t, b) of `inputs` is [one_hot(token), h_{t-1}].
   V = table.shape[0]
@@ -222,7 +160,7 @@ def _lstm_hidden_bwd(unroll, residuals, dh_out):
   return d_inputs[:V], d_inputs[V:], jnp.sum(dz, (0, 1)), None
 
 
-def _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, unroll):
+def _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, scan_unroll):
   """dz [L, B, 4H], the gradient of each step's gate pre-activations, as a reverse scan;
   h_prev [L, B, H] the states before each token."""
   c_prev = jnp.concatenate([jnp.zeros_like(c[:1]), c[:-1]])
@@ -240,29 +178,7 @@ def _gate_grads_scan(table, w_h, b, tokens, h_prev, c, dh_out, unroll):
     return (dz @ w_h.T, dc * f), dz
   carry = (jnp.zeros_like(c[0]),) * 2
   return jax.lax.scan(step, carry, (tokens, h_prev, c_prev, c, dh_out), reverse=True,
-                      unroll=unroll)[1]
+                      unroll=scan_unroll)[1]
 
 
 lstm_hidden.defvjp(_lstm_hidden_fwd, _lstm_hidden_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
-def lstm_hidden_from_states(table, w_h, b, tokens, h, c, unroll=1):
-  """`lstm_hidden` whose forward pass was already run: h, c [L, B, H] are the states that
-  (table, w_h, b) give on `tokens`, computed while acting. Returns h, with `lstm_hidden`'s
-  gradient. States computed under other parameters would give a wrong gradient."""
-  del table, w_h, b, tokens, c, unroll
-  return h
-
-
-def _lstm_hidden_from_states_fwd(table, w_h, b, tokens, h, c, unroll):
-  return h, (table, w_h, b, tokens, h, c)
-
-
-def _lstm_hidden_from_states_bwd(unroll, residuals, dh_out):
-  h, c = residuals[4:]
-  # The states are data (the rollout's): no gradient flows into them.
-  return _lstm_hidden_bwd(unroll, residuals, dh_out) + (jnp.zeros_like(h), jnp.zeros_like(c))
-
-
-lstm_hidden_from_states.defvjp(_lstm_hidden_from_states_fwd, _lstm_hidden_from_states_bwd)

@@ -3,7 +3,8 @@ planning agents ([H]).
 
 Finite-horizon MDPs with discrete states and actions; everything is computed exactly by backward
 recursion in NumPy float64. Policies are [S, A] (stationary) or [T, S, A] (time-indexed) arrays.
-See docs/tabular.md for the reproduced results and `python -m launch.reproduce NAME`.
+See docs/tabular.md for the reproduced results: `python -m launch.reproduce NAME`, whose runners
+are in `causal_meta.reproduce.tabular`.
 """
 
 from causal_meta.tabular import examples, planning

@@ -1,4 +1,4 @@
-"""Counterfactual planning agents in a tabular learning world ([H]; SPEC §6).
+"""Counterfactual planning agents in a tabular learning world ([H]; docs/papers.md).
 
 The *learning world* is a stationary MDP with a known reward R(s, a) and unknown dynamics S,
 played in episodes of H steps. The agent keeps an *observational record* of every transition

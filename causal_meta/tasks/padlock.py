@@ -1,4 +1,4 @@
-"""Padlock ([D] §4.1, App. C; concrete form fixed in SPEC §2).
+"""Padlock ([D] §4.1, App. C; its concrete form: docs/papers.md).
 
 `n` switches start at 0. The code θ ∈ {0,1}^n: the first n − m bits are a public pattern
 (default 1,0,1,0,…), the last m bits are uniform (θ indexes them: bit j of the index is switch

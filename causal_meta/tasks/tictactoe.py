@@ -1,4 +1,4 @@
-"""Tic-tac-toe ([D] §4.2, App. B; SPEC §2): rules, the set of all games, the DT encoding.
+"""Tic-tac-toe ([D] §4.2, App. B): rules, the set of all games, the DT encoding.
 
 The board is int [9] (row-major), 0 = empty, 1 = x, 2 = o. The agent always plays x against a
 uniformly random opponent; who moves first is random; the agent scores 1 for a win, ½ for a
@@ -6,7 +6,8 @@ draw, 0 for a loss. The game ends when a line of three is made or the board is f
 
 This is a two-player game whose "observation" is a board, not a finite-θ task, so it does not
 implement the `Task` interface (there is no latent and no expert); its rules are pure JAX
-functions used by `causal_meta.tictactoe`, and `all_games()` enumerates every legal game.
+functions used by `causal_meta.reproduce.tictactoe_retrain`, and `all_games()` enumerates every
+legal game.
 
 Decision-Transformer encoding ([D] App. B): vocabulary `x o . # O D $ E` (three cell symbols;
 the outcome: x wins, o wins, draw; BOS; EOS). A game is the sequence of its boards (the empty

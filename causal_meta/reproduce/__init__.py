@@ -1,0 +1,76 @@
+"""The paper results, one module each: `python -m launch.reproduce NAME --workdir=DIR [--quick]`.
+
+  NAME            module              result
+  prize_or_frog   `prize_or_frog`     [O] §2: P(o | a) against P(o | do(a)), learned and exact
+  bandit          `bandit`            [O] Remark 11, the main job (also `python -m launch.demo`)
+  mountain_race   `tabular`           [K] Example 1: goal-conditioning, retraining, temperature
+  card_game       `tabular`           [D] Example 2: the same sequences on the three-card game
+  stock_trader    `tabular`           [D] Example 1, App. D: delusion and its cure by retraining
+  planning        `tabular`           [H]: the FP, FPX and STH planning agents
+  padlock         `padlock_retrain`   [D] §4.1, Table 1: padlock delusion and self-retraining
+  tictactoe       `tictactoe_retrain` [D] §4.2, Table 2: Decision-Transformer incoherence
+
+Every runner in `RESULTS` is a callable (workdir, quick=False, config=None) -> results dict: it
+writes workdir/results.json and workdir/figures/*.png and prints a short table; `quick` asks
+for a smaller, faster run (for tests). The runners of `CONFIGS` are set by a file of
+`experiments/` instead and require `config`: that file's `get_config('quick' if quick else
+SIZE)`; the others ignore it.
+`experiments/` sits beside the package and is not installed with it, so nothing in
+`causal_meta` imports it: `load_config` reads the file by path (`launch/reproduce.py`, tests).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from typing import Any, Callable
+
+import ml_collections
+
+
+def load_config(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
+  """`get_config(arg)` (`get_config()` if arg is None) of the config file at `path` (e.g.
+  experiments/padlock_retrain.py), loaded by path as `--config=PATH:ARG` loads it."""
+  name = os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(f"config_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config() if arg is None else module.get_config(arg)
+
+
+def write_results(workdir: str, results: dict[str, Any]) -> dict[str, Any]:
+  """Writes workdir/results.json (creating workdir) and returns `results`."""
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
+    json.dump(results, f, indent=1, ensure_ascii=False)
+  return results
+
+
+def figure_path(workdir: str, name: str) -> str:
+  """workdir/figures/NAME, creating the folder."""
+  os.makedirs(os.path.join(workdir, "figures"), exist_ok=True)
+  return os.path.join(workdir, "figures", name)
+
+
+# The runners import the helpers above, so they are imported after them.
+# pylint: disable=wrong-import-position
+from causal_meta.reproduce import bandit, padlock_retrain, prize_or_frog, tabular  # noqa: E402
+from causal_meta.reproduce import tictactoe_retrain  # noqa: E402
+
+RESULTS: dict[str, Callable[..., dict]] = {
+    "prize_or_frog": prize_or_frog.reproduce,
+    "bandit": bandit.reproduce,
+    "mountain_race": tabular.mountain_race,
+    "card_game": tabular.card_game,
+    "stock_trader": tabular.stock_trader,
+    "planning": tabular.planning,
+    "padlock": padlock_retrain.reproduce,
+    "tictactoe": tictactoe_retrain.reproduce,
+}
+
+# NAME -> (its file in experiments/, the get_config argument of the full run; --quick: 'quick').
+CONFIGS: dict[str, tuple[str, str]] = {
+    "padlock": ("padlock_retrain.py", "cpu"),
+    "tictactoe": ("tictactoe_retrain.py", "gpu"),
+}

@@ -1,0 +1,317 @@
+"""Tic-tac-toe Decision-Transformer incoherence and self-retraining ([D] §4.2, Table 2, App. B).
+
+  python -m launch.reproduce tictactoe --workdir=runs/tictactoe [--quick]
+
+The config is `get_config('gpu' | 'quick' | 'cpu')` of experiments/tictactoe_retrain.py (the
+launcher loads it). Pretrain on all 255,168 games (x first; with `both_sides` also each game
+with the symbols swapped, so x also appears as the second mover), then, separately for the
+victory-conditioned and the unconditioned player: play `games_per_round` games as first mover
+against the random opponent, relabel them with their outcome, fine-tune, repeat. Scores are over
+`eval_games` games with the model first (P1) and second (P2). Prints them beside [D] Table 2.
+Rules and encoding: `causal_meta.tasks.tictactoe`.
+
+Model: a causal transformer over 30-token windows (3 blocks of outcome token + board). It
+predicts every token, so it models the player's moves, the opponent's moves and the outcome.
+
+Playing: the model's probability of a move is its probability of the block that holds the board
+after that move (10 or 9 tokens, teacher-forced), renormalised over the legal moves:
+  victory-conditioned  π_cond(a | s) ∝ P(board_a | context with every outcome token = '#', '#')
+  unconditioned        π(a | s)      ∝ Σ_g P(g, blocks so far | g) P(g, board_a | context_g)
+i.e. the unconditioned policy is the model's own marginal over the unknown outcome g (the game
+likelihood under each g is tracked along the game), which is what ancestral sampling of the
+whole sequence does. The empirical incoherence is KL(π_cond ‖ π) averaged over the player's
+decisions. Everything is one `lax.scan` over the 9 plies, vmapped over games, under `jit`.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from causal_meta import plots, train
+from causal_meta.agents.transformer import Block
+from causal_meta.reproduce import figure_path, write_results
+from causal_meta.tasks import tictactoe as ttt
+
+Array = jax.Array
+OUTCOMES = jnp.array([ttt.X_WINS, ttt.O_WINS, ttt.DRAW])  # g index 0 = victory for x
+
+PAPER = {  # [D] Table 2: (P1 score, P2 score, P1 KL, P2 KL) per iteration.
+    False: [(0.5725, 0.3325, 0.0425, 0.055), (0.725, 0.3275, 0.1025, 0.03),
+            (0.7675, 0.3175, 0.115, 0.03)],
+    True: [(0.7125, 0.615, 4.48, 6.0625), (0.8225, 0.6775, 4.0475, 5.195),
+           (0.8325, 0.6825, 4.625, 5.6775)],
+}
+
+
+class DecisionTransformer(nn.Module):
+  """Token + position embeddings, `num_layers` pre-LN blocks, LN, vocabulary head."""
+  width: int = 192
+  num_layers: int = 6
+  num_heads: int = 6
+
+  @nn.compact
+  def __call__(self, tokens):
+    """int32 [..., L] -> logits [..., L, VOCAB] (each position predicts the next token)."""
+    L = tokens.shape[-1]
+    x = nn.Embed(ttt.VOCAB, self.width)(tokens)
+    x = x + self.param("pos_embed", nn.initializers.normal(0.02), (ttt.CONTEXT, self.width))[:L]
+    flat = x.reshape((-1, L, self.width))
+    for _ in range(self.num_layers):
+      flat = jax.vmap(Block(self.width, self.num_heads))(flat)
+    return nn.Dense(ttt.VOCAB)(nn.LayerNorm()(flat)).reshape(tokens.shape + (ttt.VOCAB,))
+
+
+def block_log_probs(model, params, windows) -> tuple[Array, Array]:
+  """log P of the last block of each window: (with outcome token, cells only), each [...]."""
+  logits = model.apply({"params": params}, windows)
+  logp = jax.nn.log_softmax(logits[..., 2 * ttt.BLOCK - 1:-1, :])  # predicts tokens 20..29
+  tok = jnp.take_along_axis(logp, windows[..., 2 * ttt.BLOCK:, None], -1)[..., 0]  # [..., 10]
+  return jnp.sum(tok, -1), jnp.sum(tok[..., 1:], -1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Data: games as board sequences with an outcome token; training windows sampled from them.
+
+class Games(NamedTuple):
+  """boards int8 [G, 10, 9] (board k after k moves); num_boards int32 [G]; outcome int32 [G]
+  (token '#', 'O' or 'D')."""
+  boards: Array
+  num_boards: Array
+  outcome: Array
+
+
+def all_games_dataset(both_sides: bool = True) -> Games:
+  """The 255,168 games (x first); with both_sides, also each game with the symbols swapped
+  (o first, x second), so the model sees positions where x moves second."""
+  moves, length, win = ttt.all_games()
+  boards = ttt.boards_of(moves, first_player=1)
+  out = np.asarray(ttt._OUTCOME_TOKEN)[win]
+  if both_sides:
+    swapped = np.where(boards == 0, 0, 3 - boards).astype(np.int8)
+    boards = np.concatenate([boards, swapped])
+    out = np.concatenate([out, np.asarray(ttt._OUTCOME_TOKEN)[np.where(win == 0, 0, 3 - win)]])
+    length = np.concatenate([length, length])
+  return Games(jnp.asarray(boards), jnp.asarray(length + 1, jnp.int32), jnp.asarray(out, jnp.int32))
+
+
+def game_window(games: Games, g: Array, k: Array) -> Array:
+  """The 30-token window ending with board k of game g: int32 [30]."""
+  idx = k + jnp.arange(-2, 1)
+  boards3 = games.boards[g, jnp.maximum(idx, 0)].astype(jnp.int32)
+  return ttt.window(boards3, idx >= 0, games.outcome[g])
+
+
+def sample_windows(key: Array, games: Games, batch: int) -> Array:
+  """`batch` windows drawn uniformly from all (game, board) positions: int32 [batch, 30]."""
+  k_game, k_pos = jax.random.split(key)
+  weights = games.num_boards.astype(jnp.float32)
+  g = jax.random.choice(k_game, weights.shape[0], (batch,), p=weights / jnp.sum(weights))
+  k = jnp.floor(jax.random.uniform(k_pos, (batch,)) * games.num_boards[g]).astype(jnp.int32)
+  return jax.vmap(game_window, (None, 0, 0))(games, g, k)
+
+
+def window_loss(model, params, windows) -> Array:
+  """Mean NLL of the last block's 10 tokens given the 20 before."""
+  full, _ = block_log_probs(model, params, windows)
+  return -jnp.mean(full) / ttt.BLOCK
+
+
+def make_fit(model, optimizer, batch: int, num_updates: int, mix: float = 0.0):
+  """jit(K updates via lax.scan): fit(params, opt_state, key, games, original) ->
+  (params, opt_state, metrics: dict(loss [K])). Each window comes from `original` with
+  probability `mix`."""
+  def sample(key, games, original):
+    k_new, k_old, k_mix = jax.random.split(key, 3)
+    w = sample_windows(k_new, games, batch)
+    if mix > 0.0:
+      use_old = jax.random.uniform(k_mix, (batch, 1)) < mix
+      w = jnp.where(use_old, sample_windows(k_old, original, batch), w)
+    return w
+
+  loss = lambda params, w: (window_loss(model, params, w), {})
+  return train.make_data_fit(loss, sample, optimizer, num_updates)
+
+
+# ------------------------------------------------------------------------------------------------
+# Play against the uniformly random opponent.
+
+def _kl(log_p, log_q, legal):
+  p = jnp.exp(log_p)
+  return jnp.sum(jnp.where(legal, p * (log_p - log_q), 0.0))
+
+
+def play_one(model, params, key: Array, conditioned: bool, x_first: Array):
+  """One game; the model plays x. Returns (Games row fields, score, kl_sum, decisions)."""
+  def windows_for(history, k, board, mover):
+    """[3 outcomes, 9 cells, 30]: windows ending with board k+1 = board + mover's symbol."""
+    prev = history[jnp.maximum(k - 1, 0)]
+    valid = jnp.array([True, True, True]).at[0].set(k >= 1)
+
+    def cand(cell, g):
+      return ttt.window(jnp.stack([prev, board, board.at[cell].set(mover)]), valid, g)
+    cells = jnp.arange(9)
+    return jax.vmap(lambda g: jax.vmap(lambda c: cand(c, g))(cells))(OUTCOMES)
+
+  def ply(carry, t):
+    history, k, board, done, loghist, kl_sum, decisions = carry
+    mover_is_x = jnp.where(x_first, t % 2 == 0, t % 2 == 1)
+    mover = jnp.where(mover_is_x, 1, 2)
+    full, cells = block_log_probs(model, params, windows_for(history, k, board, mover))  # [3, 9]
+    legal = board == 0
+    log_cond = jax.nn.log_softmax(jnp.where(legal, cells[0], -jnp.inf))
+    log_marg = jax.nn.log_softmax(jnp.where(legal, jax.nn.logsumexp(loghist[:, None] + full, 0),
+                                            -jnp.inf))
+    logits = jnp.where(mover_is_x, log_cond if conditioned else log_marg,
+                       jnp.where(legal, 0.0, -jnp.inf))
+    cell = jax.random.categorical(jax.random.fold_in(key, t), logits)
+    active = jnp.logical_not(done)
+    decide = jnp.logical_and(active, mover_is_x)
+    kl_sum = kl_sum + jnp.where(decide, _kl(log_cond, log_marg, legal), 0.0)
+    decisions = decisions + decide
+    new_board = board.at[cell].set(mover)
+    loghist = jnp.where(active, loghist + full[:, cell], loghist)
+    k = jnp.where(active, k + 1, k)
+    history = jnp.where(active, history.at[k].set(new_board), history)
+    board = jnp.where(active, new_board, board)
+    done = jnp.logical_or(done, ttt.is_over(board))
+    return (history, k, board, done, loghist, kl_sum, decisions), None
+
+  empty = jnp.zeros((9,), jnp.int32)
+  history = jnp.zeros((ttt.MAX_BOARDS, 9), jnp.int32)
+  # Log-likelihood of the first block (the empty board) under each outcome g.
+  first = jax.vmap(lambda g: ttt.window(jnp.stack([empty] * 3), jnp.array([False, False, True]),
+                                        g))(OUTCOMES)
+  loghist, _ = block_log_probs(model, params, first)
+  init = (history, jnp.zeros((), jnp.int32), empty, jnp.zeros((), bool), loghist,
+          jnp.zeros(()), jnp.zeros((), jnp.int32))
+  (history, k, board, _, _, kl_sum, decisions), _ = jax.lax.scan(ply, init, jnp.arange(9))
+  win = ttt.winner(board)
+  game = (history.astype(jnp.int8), k + 1, ttt.outcome_token(win))
+  return game, ttt.score(win), kl_sum, decisions
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _play_games(model, params, keys: Array, conditioned: bool, x_first: Array):
+  return jax.vmap(lambda k, f: play_one(model, params, k, conditioned, f))(keys, x_first)
+
+
+def play(model, params, key: Array, num_games: int, conditioned: bool, x_first: Array,
+         chunk: int = 2000):
+  """`num_games` games; x_first: bool [] or [num_games]. Returns (Games, dict of scalars:
+  score, kl (mean over the player's decisions), win/draw/loss rates). Games are played
+  `chunk` at a time (memory: 27 candidate windows per ply); the result does not depend on it."""
+  x_first = jnp.broadcast_to(jnp.asarray(x_first, bool), (num_games,))
+  keys = jax.random.split(key, num_games)
+  parts = [_play_games(model, params, keys[i:i + chunk], conditioned, x_first[i:i + chunk])
+           for i in range(0, num_games, chunk)]
+  rows, scores, kl_sum, dec = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
+  stats = dict(score=jnp.mean(scores), kl=jnp.sum(kl_sum) / jnp.maximum(jnp.sum(dec), 1),
+               win=jnp.mean(scores == 1.0), draw=jnp.mean(scores == 0.5),
+               loss=jnp.mean(scores == 0.0))
+  return Games(*rows), stats
+
+
+# ------------------------------------------------------------------------------------------------
+# The experiment: pretrain, then rounds of play and fine-tuning, per player.
+
+def _evaluate(model, params, key, c, conditioned):
+  """Scores and KL of one player over `c.eval_games` games as first (p1) and second (p2) mover."""
+  out = {}
+  for name, first in (("p1", True), ("p2", False)):
+    _, s = play(model, params, jax.random.fold_in(key, int(first)), c.eval_games, conditioned,
+                first)
+    out.update({f"{name}_{k}": float(v) for k, v in s.items()})
+  out["kl"] = (out["p1_kl"] + out["p2_kl"]) / 2
+  out["p1_score"], out["p2_score"] = out.pop("p1_score"), out.pop("p2_score")
+  return out
+
+
+def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> dict:
+  """The whole tic-tac-toe experiment for config `c` (experiments/tictactoe_retrain.py); writes
+  workdir/results.json and figures/ unless workdir is None. Returns the results dict."""
+  start = time.time()
+  key = jax.random.PRNGKey(c.seed)
+  model = DecisionTransformer(**c.model)
+  optimizer = optax.adam(c.learning_rate)
+  games = all_games_dataset(c.both_sides)
+  params = model.init(jax.random.fold_in(key, 1), jnp.zeros((ttt.CONTEXT,), jnp.int32))
+  params = params["params"]
+  fit = make_fit(model, optimizer, c.batch_size, c.pretrain_updates)
+  params, _, metrics = fit(params, optimizer.init(params), jax.random.fold_in(key, 2), games,
+                           games)
+  log(f"pretrained on {int(games.outcome.shape[0])} game sequences: final loss "
+      f"{float(metrics['loss'][-1]):.4f} nats/token ({time.time() - start:.0f} s)")
+  fine = make_fit(model, optimizer, c.batch_size, c.finetune_updates, c.mix)
+  eval_key = jax.random.fold_in(key, 0x5EED)
+  rows = []
+  for conditioned in (True, False):
+    p = params
+    for r in range(c.rounds + 1):
+      row = dict(round=r, conditioned=conditioned, **_evaluate(model, p, eval_key, c, conditioned))
+      rows.append(row)
+      log(f"{'conditioned' if conditioned else 'unconditioned':13s} round {r}: P1 "
+          f"{row['p1_score']:.4f}  P2 {row['p2_score']:.4f}  KL(π_cond‖π) P1 {row['p1_kl']:.4f}"
+          f" P2 {row['p2_kl']:.4f} ({time.time() - start:.0f} s)")
+      if r == c.rounds:
+        break
+      k = jax.random.fold_in(key, 100 * r + 10 + conditioned)
+      own, s = play(model, p, k, c.games_per_round, conditioned, True)  # model first
+      p, _, _ = fine(p, optimizer.init(p), jax.random.fold_in(k, 1), own, games)
+  results = dict(experiment="tictactoe", paper="[D] Table 2", config=c.to_dict(), rows=rows,
+                 paper_table={("conditioned" if k else "unconditioned"): v
+                              for k, v in PAPER.items()},
+                 wall_seconds=time.time() - start, device=jax.devices()[0].device_kind)
+  if workdir:
+    write(workdir, results)
+  return results
+
+
+def format_table(results: dict) -> str:
+  """Markdown table: ours beside [D] Table 2, one row per player and fine-tuning round."""
+  lines = ["| player | iteration | P1 score | P2 score | P1 KL | P2 KL | [D] P1 | [D] P2 "
+           "| [D] P1 KL | [D] P2 KL |", "|---|---|---|---|---|---|---|---|---|---|"]
+  names = ["pretrained", "1st fine-tune", "2nd fine-tune"]
+  for r in results["rows"]:
+    paper = PAPER[r["conditioned"]][r["round"]] if r["round"] < 3 else (None,) * 4
+    ref = " | ".join("–" if v is None else f"{v:.4f}" for v in paper)
+    name = names[r["round"]] if r["round"] < 3 else f"fine-tune {r['round']}"
+    lines.append(f"| {'victory-conditioned' if r['conditioned'] else 'unconditioned'} | {name} | "
+                 f"{r['p1_score']:.4f} | {r['p2_score']:.4f} | {r['p1_kl']:.4f} | "
+                 f"{r['p2_kl']:.4f} | {ref} |")
+  return "\n".join(lines)
+
+
+def write(workdir: str, results: dict) -> None:
+  """workdir/results.json and figures/tictactoe_scores.png (scores per round)."""
+  write_results(workdir, results)
+  series = {}
+  for cond in (True, False):
+    rows = [r for r in results["rows"] if r["conditioned"] == cond]
+    name = "conditioned" if cond else "unconditioned"
+    series[f"{name} P1"] = [r["p1_score"] for r in rows]
+    series[f"{name} P2"] = [r["p2_score"] for r in rows]
+  plots.curves(figure_path(workdir, "tictactoe_scores.png"), series,
+               "fine-tuning round", "score (win 1, draw ½)", "Tic-tac-toe: scores per round",
+               x=list(range(len(series["conditioned P1"]))))
+
+
+def reproduce(workdir: str, quick: bool = False,
+              config: ml_collections.ConfigDict | None = None) -> dict:
+  """`python -m launch.reproduce tictactoe`: `run` with `config`, experiments/tictactoe_retrain.py's
+  get_config('gpu') (minGPT size), or get_config('quick') (CPU) with --quick. Prints the table."""
+  del quick  # the config's size
+  if config is None:
+    raise ValueError("tictactoe: pass get_config(...) of experiments/tictactoe_retrain.py as "
+                     "config")
+  results = run(config, workdir)
+  print(format_table(results))
+  return results

@@ -1,0 +1,54 @@
+"""`python -m launch.reproduce NAME --workdir=DIR`: the names, bad input, and the configs that
+the launcher loads from experiments/."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+from causal_meta import reproduce
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+NAMES = ("prize_or_frog", "bandit", "mountain_race", "card_game", "stock_trader", "planning",
+         "padlock", "tictactoe")
+
+
+def run(args, timeout=120):
+  return subprocess.run([sys.executable, "-m", "launch.reproduce", *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def test_unknown_result_name_is_one_line_exit_2(tmp_path):
+  proc = run(["chess", f"--workdir={tmp_path / 'w'}"])
+  assert proc.returncode == 2
+  assert "bandit" in proc.stderr and "Traceback" not in proc.stderr
+  assert not os.path.exists(tmp_path / "w")
+
+
+def test_unknown_name_exits_2_without_traceback(tmp_path):
+  workdir = tmp_path / "nope"
+  proc = run(["no_such_result", f"--workdir={workdir}", "--quick"])
+  assert proc.returncode == 2
+  err = proc.stderr.strip().splitlines()
+  assert len(err) == 1 and "Traceback" not in proc.stderr
+  for name in ("mountain_race", "card_game", "stock_trader", "planning"):
+    assert name in err[0]
+  assert not os.path.exists(workdir)
+
+
+def test_every_result_has_a_runner_and_its_config_loads():
+  assert sorted(reproduce.RESULTS) == sorted(NAMES)
+  assert set(reproduce.CONFIGS) <= set(reproduce.RESULTS)
+  for name, (file, size) in reproduce.CONFIGS.items():
+    path = ROOT / "experiments" / file
+    for arg in ("quick", size):
+      assert reproduce.load_config(str(path), arg).size == arg, (name, arg)
+
+
+def test_check_loads_the_config_and_writes_nothing(tmp_path):
+  for name in reproduce.CONFIGS:
+    workdir = tmp_path / name
+    proc = run([name, f"--workdir={workdir}", "--check", "--quick"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == f"check: reproduce {name} (quick) -> {workdir}"
+    assert not workdir.exists()

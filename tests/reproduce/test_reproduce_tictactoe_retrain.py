@@ -1,0 +1,91 @@
+"""The tic-tac-toe retraining result ([D] §4.2, Table 2, App. B): the Decision-Transformer
+encoding, play by the rules, training windows, the experiment."""
+
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from causal_meta import reproduce
+from causal_meta.reproduce import tictactoe_retrain as lib
+from causal_meta.tasks import tictactoe as ttt
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_decision_transformer_encoding():
+  games = lib.all_games_dataset(both_sides=True)
+  g = 0  # the first enumerated game: x plays 0, o 1, x 2, ..., x wins on the diagonal
+  w0 = lib.game_window(games, jnp.array(g), jnp.array(0))
+  assert ttt.decode(w0) == "$" * 20 + "#" + "." * 9
+  w2 = lib.game_window(games, jnp.array(g), jnp.array(2))
+  assert ttt.decode(w2) == "#........." "#x........" "#xo......."
+  # The swapped copy: o moved first and won, so its outcome token is 'O'.
+  half = games.outcome.shape[0] // 2
+  assert ttt.decode(lib.game_window(games, jnp.array(half), jnp.array(2))) == (
+      "O........." "Oo........" "Oox.......")
+  counts = np.bincount(np.asarray(games.outcome[half:]), minlength=ttt.VOCAB)
+  assert (counts[ttt.O_WINS], counts[ttt.X_WINS], counts[ttt.DRAW]) == (131184, 77904, 46080)
+
+
+def _tiny_model():
+  model = lib.DecisionTransformer(width=16, num_layers=1, num_heads=2)
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((ttt.CONTEXT,), jnp.int32))["params"]
+  return model, params
+
+
+def test_played_games_follow_the_rules():
+  model, params = _tiny_model()
+  for first in (True, False):
+    games, stats = lib.play(model, params, jax.random.PRNGKey(1), 64, True, first)
+    boards, n = np.asarray(games.boards), np.asarray(games.num_boards)
+    for b, k, out in zip(boards, n, np.asarray(games.outcome)):
+      for t in range(1, k):
+        diff = np.flatnonzero(b[t] != b[t - 1])
+        assert len(diff) == 1 and b[t - 1][diff[0]] == 0
+        mover = 1 if (t % 2 == 1) == first else 2
+        assert b[t][diff[0]] == mover
+      assert bool(ttt.is_over(b[k - 1])) and not any(ttt.is_over(b[t]) for t in range(k - 1))
+      assert out == int(ttt.outcome_token(ttt.winner(b[k - 1])))
+    assert float(stats["kl"]) >= 0
+    expected = np.mean([float(ttt.score(ttt.winner(b[k - 1]))) for b, k in zip(boards, n)])
+    np.testing.assert_allclose(float(stats["score"]), expected, rtol=1e-6)
+
+
+def test_fit_and_windows_agree_with_games():
+  games = lib.all_games_dataset(both_sides=False)
+  w = np.asarray(lib.sample_windows(jax.random.PRNGKey(0), games, 256))
+  # The last block's outcome token equals every outcome token before it in the window.
+  last = w[:, 20]
+  for j in (0, 10):
+    np.testing.assert_array_equal(np.where(w[:, j] == ttt.BOS, last, w[:, j]), last)
+  # Each window's boards differ by at most one mark from block to block.
+  cells = w.reshape(-1, 3, 10)[:, :, 1:]
+  valid = w.reshape(-1, 3, 10)[:, :-1, 0] != ttt.BOS
+  changed = np.sum(cells[:, 1:] != cells[:, :-1], -1)
+  assert np.all(np.where(valid, changed == 1, True))
+
+
+def test_experiment_writes_rows(tmp_path):
+  c = reproduce.load_config(str(ROOT / "experiments" / "tictactoe_retrain.py"), "quick")
+  c.model = dict(width=16, num_layers=1, num_heads=2)
+  c.pretrain_updates, c.finetune_updates, c.games_per_round, c.eval_games = 10, 5, 32, 32
+  c.rounds = 1
+  lib.run(c, str(tmp_path), log=lambda *_: None)
+  rows = json.load(open(tmp_path / "results.json"))["rows"]
+  assert [(r["round"], r["conditioned"]) for r in rows] == [(0, True), (1, True), (0, False),
+                                                           (1, False)]
+  for r in rows:
+    assert 0 <= r["p1_score"] <= 1 and 0 <= r["p2_score"] <= 1 and r["kl"] >= 0
+
+
+def test_play_in_chunks_is_the_same_games():
+  model, params = _tiny_model()
+  games, stats = lib.play(model, params, jax.random.PRNGKey(2), 40, False, True)
+  chunked, chunked_stats = lib.play(model, params, jax.random.PRNGKey(2), 40, False, True,
+                                    chunk=16)
+  jax.tree.map(np.testing.assert_array_equal, games, chunked)
+  for k in stats:
+    np.testing.assert_allclose(stats[k], chunked_stats[k], rtol=1e-5)
