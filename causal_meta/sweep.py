@@ -196,7 +196,9 @@ def train_seeds(config, num_seeds: int, workdir: str | None = None,
   per_seed = []
   for i, s in enumerate(seeds):
     row = {k: float(v[i]) for k, v in ev.items() if not k.endswith("_by_step")}
-    row.update({k: float(v[i]) for k, v in last.items()})
+    # The training chunk's own means (loss, ...), except where the deployment measured the
+    # same name: a demonstration agent's training reward is the expert's, not its own.
+    row.update({k: float(v[i]) for k, v in last.items() if k not in row})
     per_seed.append(dict(seed=s, **row))
   keys = [k for k in per_seed[0] if k != "seed"]
   result = dict(

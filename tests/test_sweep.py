@@ -32,8 +32,8 @@ def test_seeds_in_one_program_match_separate_runs(tmp_path):
     np.testing.assert_allclose(stacked[0], alone, rtol=1e-4, atol=1e-5)
     assert not np.allclose(stacked[0], stacked[1])  # the seeds really differ
   assert [r["seed"] for r in result["per_seed"]] == [3, 4]
-  assert abs(result["per_seed"][0]["kl_action_interventional"]
-             - single["kl_action_interventional"]) < 1e-3
+  for name in ("kl_action_interventional", "mean_reward"):  # the deployment's, both
+    assert abs(result["per_seed"][0][name] - single[name]) < 1e-3, name
   on_disk = json.load(open(tmp_path / "seeds.json"))
   kl = [r["kl_action_conditional"] for r in on_disk["per_seed"]]
   assert on_disk["mean"]["kl_action_conditional"] == np.mean(kl)

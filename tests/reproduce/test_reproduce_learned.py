@@ -1,4 +1,5 @@
-"""The main job, [O] Remark 11 on the bandit, through the real CLI, in its --quick form."""
+"""[O]'s learned results through the real CLI, in their --quick form: prize or frog ([O] §2)
+and the main job, Remark 11 on the bandit."""
 
 import json
 import os
@@ -31,3 +32,14 @@ def test_bandit_main_job(tmp_path):
     assert np.array(results["raster"][name]["actions"]).shape == (3, 20)
   assert os.path.exists(tmp_path / "figures" / "remark11_raster.png")
   assert "| interventional oracle |" in stdout
+
+
+def test_prize_or_frog(tmp_path):
+  results, stdout = reproduce("prize_or_frog", tmp_path)
+  np.testing.assert_allclose(results["exact"]["conditioning"], [1.0, 1.0], atol=1e-6)
+  np.testing.assert_allclose(results["exact"]["intervening"], [0.5, 0.5], atol=1e-6)
+  # Counterfactual teaching learns P(prize | do(a)) = 1/2; demonstrations learn P(prize | a) = 1.
+  np.testing.assert_allclose(results["learned"]["counterfactual"]["p_prize_given_action"],
+                             [0.5, 0.5], atol=0.1)
+  assert min(results["learned"]["demonstration"]["p_prize_given_action"]) > 0.9
+  assert "P(o|do(a))" in stdout
