@@ -177,15 +177,18 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
         (1 - packed) * flops
   flops *= config.updates_per_call
 
-  # The two halves alone: the rollout, and the learning pass (gradient) on a fixed batch.
+  # The rollout alone (acting, no gradient) and, for an agent that learns in a second pass
+  # (the transformer), that pass (gradient) on a fixed batch.
   act = jax.jit(train.make_act(task, agent, config))
   key = jax.random.PRNGKey(1)
   traj = jax.block_until_ready(act(holder[0].params, key))
   roll_seconds = _median_seconds(lambda: act(holder[0].params, key), repeats)
-  # traj is an argument, not a closed-over constant that XLA would try to fold.
-  grad = jax.jit(lambda p, tr: train.make_value_and_grad(agent, config)(p, tr)[1])
-  jax.block_until_ready(grad(holder[0].params, traj))
-  learn_seconds = _median_seconds(lambda: grad(holder[0].params, traj), repeats)
+  learn_seconds = None
+  if not agent.learns_in_rollout:
+    # traj is an argument, not a closed-over constant that XLA would try to fold.
+    grad = jax.jit(jax.grad(lambda p, tr: train.make_loss(agent, config)(p, tr)[0]))
+    jax.block_until_ready(grad(holder[0].params, traj))
+    learn_seconds = _median_seconds(lambda: grad(holder[0].params, traj), repeats)
 
   ops = None
   if profile_dir:
@@ -207,9 +210,9 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
       updates_per_second=K / seconds, env_steps_per_second=K * B * T / seconds,
       rollout_env_steps_per_second=B * T / roll_seconds,
       ms_per_update=1e3 * seconds / K, rollout_ms=1e3 * roll_seconds,
-      learning_ms=1e3 * learn_seconds, scan_unroll=config.scan_unroll,
+      learning_ms=learn_seconds and 1e3 * learn_seconds, scan_unroll=config.scan_unroll,
       microbatches=config.microbatches, donate=donate,
-      attention_chunk=config.agent.attention_chunk, fused_lstm=config.agent.fused_lstm,
+      attention_chunk=config.agent.attention_chunk,
       packing=config.agent.packing, packed_fraction=packed, top_ops=ops,
       gflop_per_update=flops / K / 1e9 if flops else None,
       achieved_tflops=achieved / 1e12 if achieved else None,
@@ -233,7 +236,7 @@ def format_row(r: dict) -> str:
   return (f"| {r['device']} | {r['agent']} | {r['batch_size']} | {r['horizon']} | "
           f"{r['compile_seconds']:.1f} | {r['updates_per_second']:.3g} | "
           f"{r['env_steps_per_second']:.3g} | {r['rollout_env_steps_per_second']:.3g} | "
-          f"{r['ms_per_update']:.3g} / {r['rollout_ms']:.3g} / {r['learning_ms']:.3g} | "
+          f"{r['ms_per_update']:.3g} / {r['rollout_ms']:.3g} / {f(r['learning_ms'], '.3g')} | "
           f"{f(r['gflop_per_update'], '.3g')} | {f(r['achieved_tflops'], '.3g')} | "
           f"{f(r['fraction_of_fp32_peak'] and 100 * r['fraction_of_fp32_peak'], '.2f')} | "
           f"{f(r['peak_memory_mib'], '.0f')} |")
@@ -250,7 +253,7 @@ def time_to_target(config, target: float = 0.01, eval_every: int = 20,
   optimizer = train.make_optimizer(config)
   chunk = train.make_train_chunk(train.make_update(task, agent, optimizer, config), eval_every)
   state = train.init_state(agent, optimizer, config.seed)
-  eval_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x5EED)
+  eval_key = train.evaluation_key(config.seed)
   kl_fn = jax.jit(lambda p, k: evaluate.agent_metrics(
       task, agent, p, k, config.eval_episodes)["kl_action_interventional"])
   t0 = time.perf_counter()
@@ -269,19 +272,20 @@ def time_to_target(config, target: float = 0.01, eval_every: int = 20,
   device = jax.devices()[0]
   return dict(device=device.device_kind, platform=device.platform, jax_version=jax.__version__,
               task=task.name, agent=config.agent.kind, batch_size=config.batch_size,
-              learning_rate=config.optim.learning_rate, eval_episodes=config.eval_episodes,
-              target=target, reached=kl <= target, kl_action_interventional=kl, updates=step,
+              seed=config.seed, learning_rate=config.optim.learning_rate,
+              eval_episodes=config.eval_episodes, target=target, reached=kl <= target, kl_action_interventional=kl, updates=step,
               env_steps=step * config.batch_size * task.horizon,
               compile_seconds=compile_seconds, seconds_after_compile=after_compile,
               total_seconds=time.perf_counter() - start)
 
 
-TARGET_HEADER = ("| device | agent | B | lr | eval episodes | updates | KL_int | compile s "
-                 "| s after compile | total s |\n|---|---|---|---|---|---|---|---|---|---|")
+TARGET_HEADER = ("| device | agent | B | seed | lr | eval episodes | updates | KL_int | compile s "
+                 "| s after compile | total s |\n|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def format_target_row(r: dict) -> str:
   kl = f"{r['kl_action_interventional']:.4f}" + ("" if r["reached"] else " (not reached)")
-  return (f"| {r['device']} | {r['agent']} | {r['batch_size']} | {r['learning_rate']:g} | "
-          f"{r['eval_episodes']} | {r['updates']} | {kl} | {r['compile_seconds']:.1f} | "
+  return (f"| {r['device']} | {r['agent']} | {r['batch_size']} | {r['seed']} | "
+          f"{r['learning_rate']:g} | {r['eval_episodes']} | {r['updates']} | {kl} | "
+          f"{r['compile_seconds']:.1f} | "
           f"{r['seconds_after_compile']:.2f} | {r['total_seconds']:.1f} |")

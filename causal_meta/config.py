@@ -40,9 +40,6 @@ def default() -> ml_collections.ConfigDict:
       # Transformer: > 0 attends this many queries at a time in the learning pass, keeping one
       # chunk's scores in memory instead of [L, L] per layer (the same logits; BENCHMARKS.md).
       attention_chunk=0,
-      # LSTM: learn through the batched pass with a hand-written backward (agents/recurrent.py);
-      # False: autodiff of the per-episode reference cell (the same gradient, slower).
-      fused_lstm=True,
       # Transformer: the learning pass packs the batch's episodes end to end, this many per
       # row on average (rows = ceil(batch_size / packing); agents/packing.py). The same
       # numbers, at a fraction of the cost when episodes end early (padlock); 1 = one episode
@@ -147,7 +144,6 @@ FIELDS: dict[str, Callable[[Any], str | None]] = {
     "agent.mlp_ratio": _integer(1),
     "agent.position": _one_of(*agents.POSITIONS),
     "agent.attention_chunk": _integer(0),
-    "agent.fused_lstm": _boolean,
     "agent.packing": _number(1),
     "teaching": _one_of(*rollout.TEACHING_MODES),
     "mixed_prob": _number(0.0, 1.0),

@@ -27,10 +27,11 @@ def agent_metrics(task: Task, agent: Agent, params, key: jax.Array,
   """Deploys the agent on `episodes` episodes and scores it. Jittable (task, agent, episodes
   static). Scalars, plus per-step curves [T] with the suffix `_by_step`. `mesh`: split the
   episodes over its `data` axis (see causal_meta.parallel); the numbers are the same."""
-  traj = rollout.braid(task, agent.policy(params), key, episodes, expert_prob=0.0)
+  out = rollout.braid(task, agent.policy(params), key, episodes, expert_prob=0.0,
+                      with_logits=True)  # the predictions the agent acted on
   if mesh is not None:
-    traj = parallel.shard_batch(traj, mesh)
-  action_logits, obs_logits = agent.teacher_force(params, traj)
+    out = parallel.shard_batch(out, mesh)
+  traj, (action_logits, obs_logits) = out
   log_pa, log_po = jax.nn.log_softmax(action_logits), jax.nn.log_softmax(obs_logits)
   mask = traj.mask.astype(jnp.float32)
   out = {}
@@ -65,8 +66,8 @@ def expert_data_metrics(task: Task, agent: Agent, params, key: jax.Array,
 
   Returns `kl_action_conditional` (nats/step), its curve `kl_action_conditional_by_step` [T]
   and `running_by_step` [T], the fraction of episodes not yet done at each step."""
-  traj = rollout.braid(task, agent.policy(params), key, episodes, expert_prob=1.0)
-  action_logits, _ = agent.teacher_force(params, traj)
+  traj, (action_logits, _) = rollout.braid(task, agent.policy(params), key, episodes,
+                                           expert_prob=1.0, with_logits=True)
   pred = oracle.predictives(task, traj.actions, traj.observations, traj.intervened)
   per_step = kl(pred.action_probs, jax.nn.log_softmax(action_logits))
   mask = traj.mask.astype(jnp.float32)

@@ -3,7 +3,9 @@
 Per episode θ ~ Q. At each step the policy proposes action logits and samples its action (plain
 data: no gradient flows through it); the expert, who sees θ, samples what it would have done;
 one of the two actions is taken (its author recorded); the task answers the taken action. The
-result is a `Trajectory` of plain arrays that a learner replays in one teacher-forced pass.
+result is a `Trajectory` of plain arrays that a learner replays in one teacher-forced pass, or,
+for a recurrent learner, the policy's own predictions along the way (`with_logits`), whose
+losses are differentiated through the rollout.
 
 Who acts is set by `expert_prob`, the per-step probability that the expert's action is taken:
   counterfactual = 0 (the agent acts; the expert's action is the teaching target),
@@ -37,10 +39,13 @@ class Policy(NamedTuple):
   initial_carry: () -> carry, the memory before the first action.
   action_logits: carry -> float [A], logits of the next action.
   observe: (carry, action int [], intervened bool [], observation int []) -> carry.
+  observation_logits: (carry, action int [], intervened bool []) -> float [O], the predicted
+    observation given the action about to be taken; needed only by `braid(with_logits=True)`.
   """
   initial_carry: Callable[[], Carry]
   action_logits: Callable[[Carry], Array]
   observe: Callable[[Carry, Array, Array, Array], Carry]
+  observation_logits: Callable[[Carry, Array, Array], Array] | None = None
 
 
 class Trajectory(NamedTuple):
@@ -84,29 +89,38 @@ def expert_prob_for(mode: str, mixed_prob: float = 0.5) -> float:
 
 def episode(task: Task, policy: Policy, key: Array, theta: Array,
             expert_prob: float | Array = 0.0, scan_unroll: int = 1,
-            expert_policy: bool = False) -> Trajectory:
+            expert_policy: bool = False, with_logits: bool = False):
   """One braided episode with latent θ (no batch axis). See `braid`."""
-  if _fixed(expert_prob) and expert_prob == 1:
+  if _fixed(expert_prob) and expert_prob == 1 and not with_logits:
     # The policy's actions would all be thrown away, so it does not act at all: a memoryless
-    # stand-in takes its place. Its key is still split off: the trajectory is the same. (XLA
+    # stand-in takes its place. Its noise is still drawn: the trajectory is the same. (XLA
     # does not always find that dead code itself: it kept the LSTM's recurrence.)
     policy = uniform_policy(task)
 
-  def step(carry, t):
+  # Every draw of the episode at once, outside the loop: Gumbel noise for each categorical
+  # draw (argmax(logits + Gumbel) is a draw from softmax(logits), as jax.random.categorical).
+  k_agent, k_expert, k_author, k_obs = jax.random.split(key, 4)
+  T, A, O = task.horizon, task.num_actions, task.num_observations
+  noise = (jax.random.gumbel(k_agent, (T, A)), jax.random.gumbel(k_expert, (T, A)),
+           jax.random.uniform(k_author, (T,)), jax.random.gumbel(k_obs, (T, O)))
+
+  def step(carry, noise_t):
     policy_carry, state = carry
-    k_agent, k_expert, k_author, k_obs = jax.random.split(jax.random.fold_in(key, t), 4)
-    agent_action = jax.random.categorical(k_agent, policy.action_logits(policy_carry))
-    agent_action = jax.lax.stop_gradient(agent_action).astype(jnp.int32)
+    g_agent, g_expert, u_author, g_obs = noise_t
+    action_logits = policy.action_logits(policy_carry)
+    agent_action = jnp.argmax(jax.lax.stop_gradient(action_logits) + g_agent).astype(jnp.int32)
     expert_logits = task.expert_logits(theta, state)
-    expert_action = jax.random.categorical(k_expert, expert_logits).astype(jnp.int32)
+    expert_action = jnp.argmax(expert_logits + g_expert).astype(jnp.int32)
     if _fixed(expert_prob):
       by_expert = jnp.asarray(expert_prob == 1)  # a fixed author needs no coin
     else:
-      by_expert = jax.random.uniform(k_author) < expert_prob
+      by_expert = u_author < expert_prob
     action = jnp.where(by_expert, expert_action, agent_action)
-    obs = jax.random.categorical(k_obs, task.observation_logits(theta, state, action))
-    obs = obs.astype(jnp.int32)
+    obs = jnp.argmax(task.observation_logits(theta, state, action) + g_obs).astype(jnp.int32)
     active = jnp.logical_not(task.done(state))
+    logits = ((action_logits, policy.observation_logits(policy_carry, action,
+                                                        jnp.logical_not(by_expert)))
+              if with_logits else None)
     policy_carry = policy.observe(policy_carry, action, jnp.logical_not(by_expert), obs)
     next_state = jnp.where(active, task.next_state(state, action, obs), state)
     out = Trajectory(
@@ -115,11 +129,12 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
         rewards=jnp.where(active, task.reward(obs), 0.0).astype(jnp.float32),
         best_actions=task.best_action(theta, state).astype(jnp.int32),
         expert_log_probs=jax.nn.log_softmax(expert_logits) if expert_policy else None)
-    return (policy_carry, next_state), out
+    return (policy_carry, next_state), (out, logits)
 
   init = (policy.initial_carry(), task.initial_state())
-  _, traj = jax.lax.scan(step, init, jnp.arange(task.horizon), unroll=scan_unroll)
-  return traj._replace(theta=theta)
+  _, (traj, logits) = jax.lax.scan(step, init, noise, unroll=scan_unroll)
+  traj = traj._replace(theta=theta)
+  return (traj, logits) if with_logits else traj
 
 
 def _fixed(expert_prob) -> bool:
@@ -127,33 +142,54 @@ def _fixed(expert_prob) -> bool:
   return isinstance(expert_prob, (int, float)) and expert_prob in (0, 1)
 
 
+def episode_keys(task: Task, key: Array, batch_size: int,
+                 theta: Array | None = None) -> tuple[Array, Array]:
+  """What `braid` draws before acting: (one key per episode [B, 2], θ int32 [B]) (θ from the
+  prior unless given)."""
+  k_theta, k_run = jax.random.split(key)
+  if theta is None:
+    theta = jax.vmap(task.sample_latent)(jax.random.split(k_theta, batch_size))
+  chex.assert_shape(theta, (batch_size,))
+  return jax.random.split(k_run, batch_size), theta
+
+
 def braid(task: Task, policy: Policy, key: Array, batch_size: int,
           expert_prob: float | Array = 0.0, theta: Array | None = None,
-          scan_unroll: int = 1, expert_policy: bool = False) -> Trajectory:
+          scan_unroll: int = 1, expert_policy: bool = False, with_logits: bool = False):
   """B braided episodes, θ drawn from the prior (or given: int [B]).
 
   Jittable with `task`, `policy` (closures) and `batch_size` static. Returns a Trajectory with
   [B, T] fields. `scan_unroll`: time steps per iteration of the compiled loop (same numbers;
   fewer loop iterations can pay on an accelerator, where each costs a launch or a sync).
   `expert_policy`: also keep the expert's log-policy at each step (`expert_log_probs`).
+  `with_logits`: return (trajectory, (action logits [B, T, A], observation logits [B, T, O])),
+  the policy's predictions while it acted (observation logits given the action taken, with
+  its author). They are differentiable in whatever the policy closes over: a loss on them
+  differentiated through the rollout is the teacher-forced pass's loss and gradient, with
+  the sampled actions, the expert's and the observations plain data ([O] Fig. 4c).
   """
-  k_theta, k_run = jax.random.split(key)
-  if theta is None:
-    theta = jax.vmap(task.sample_latent)(jax.random.split(k_theta, batch_size))
-  chex.assert_shape(theta, (batch_size,))
-  keys = jax.random.split(k_run, batch_size)
-  run = lambda k, th: episode(task, policy, k, th, expert_prob, scan_unroll,
-                                   expert_policy)
-  traj = jax.vmap(run)(keys, theta)
-  chex.assert_shape(traj.actions, (batch_size, task.horizon))
-  return traj
+  keys, theta = episode_keys(task, key, batch_size, theta)
+  return run_episodes(task, policy, keys, theta, expert_prob, scan_unroll, expert_policy,
+                      with_logits)
+
+
+def run_episodes(task: Task, policy: Policy, keys: Array, theta: Array,
+                 expert_prob: float | Array = 0.0, scan_unroll: int = 1,
+                 expert_policy: bool = False, with_logits: bool = False):
+  """`braid` from its draws (`episode_keys`): keys [B, 2], θ int [B]."""
+  run = lambda k, th: episode(task, policy, k, th, expert_prob, scan_unroll, expert_policy,
+                              with_logits)
+  out = jax.vmap(run)(keys, theta)
+  chex.assert_shape((out[0] if with_logits else out).actions, (theta.shape[0], task.horizon))
+  return out
 
 
 def uniform_policy(task: Task) -> Policy:
   """Acts uniformly at random: a reference and a test fixture."""
   return Policy(initial_carry=lambda: jnp.zeros(()),
                 action_logits=lambda c: jnp.zeros((task.num_actions,)),
-                observe=lambda c, a, i, o: c)
+                observe=lambda c, a, i, o: c,
+                observation_logits=lambda c, a, i: jnp.zeros((task.num_observations,)))
 
 
 def mean_over_mask(x: Array, mask: Array) -> Array:

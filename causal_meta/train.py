@@ -1,8 +1,9 @@
 """Training: act, then teach, K updates per compiled call.
 
 One update = a braided rollout under the current parameters (plain data, no gradient through
-the sampled actions) + one teacher-forced pass with the factual and counterfactual losses +
-an optax step. `lax.scan` runs `updates_per_call` of them inside one `jit` with the state
+the sampled actions) + the factual and counterfactual losses on the agent's predictions (for
+a recurrent agent, those it made while acting, differentiated through the rollout; for the
+transformer, a teacher-forced pass over the trajectory) + an optax step. `lax.scan` runs `updates_per_call` of them inside one `jit` with the state
 donated; the host loop only logs, checks for non-finite losses, checkpoints and reports progress
 between chunks. `train_and_evaluate(config, workdir)` is the whole job, callable from a notebook;
 given the same workdir again it resumes from the latest checkpoint, and because update i uses
@@ -82,94 +83,141 @@ def make_optimizer(config) -> optax.GradientTransformation:
 
 def init_state(agent: Agent, optimizer, seed: int, mesh=None) -> TrainState:
   """A fresh TrainState, replicated over `mesh` (default: every device) as the update keeps
-  it, so that feeding a chunk's output back to it never retraces."""
-  key = jax.random.PRNGKey(seed)
-  params = agent.init(jax.random.fold_in(key, -1 & 0x7FFFFFFF))
-  state = TrainState(params, optimizer.init(params), key, jnp.zeros((), jnp.int32))
-  return parallel.put_replicated(state, parallel.data_mesh() if mesh is None else mesh)
+  it, so that feeding a chunk's output back to it never retraces. One compiled call (run op
+  by op, the initializers would compile each of their operations)."""
+  mesh = parallel.data_mesh() if mesh is None else mesh
+
+  @functools.partial(jax.jit, out_shardings=parallel.replicated(mesh))
+  def init(key):
+    params = agent.init(jax.random.fold_in(key, -1 & 0x7FFFFFFF))
+    return TrainState(params, optimizer.init(params), key, jnp.zeros((), jnp.int32))
+
+  return init(jax.random.PRNGKey(seed))
 
 
 def make_act(task: Task, agent: Agent, config, mesh=None):
   """The acting half of an update: (params, key) -> Trajectory [B, T] of braided rollouts
-  under `params`, its batch axis split over `mesh`'s `data` axis (default: every device).
+  under `params`, the batch axis split over `mesh`'s `data` axis (default: every device)."""
+  run = _make_run(task, agent, config, mesh)
+  return lambda params, key: run(params, *rollout.episode_keys(task, key, config.batch_size))
+
+
+def _make_run(task: Task, agent: Agent, config, mesh=None, with_logits: bool = False):
+  """(params, keys [B, 2], θ int [B]) (`rollout.episode_keys`) -> the rollouts (with
+  `with_logits`, also the policy's logits; `rollout.braid`), split over `mesh`.
 
   Only the output is constrained; XLA propagates the split back through the rollout, so each
-  device simulates its B/n episodes (and forward into the learning pass that reads them).
+  device simulates its B/n episodes (and forward into the learning that reads them).
   """
   mesh = parallel.data_mesh() if mesh is None else mesh
   expert_prob = rollout.expert_prob_for(config.teaching, config.mixed_prob)
   expert_policy = config.loss.expert_target == "policy"
 
-  def act(params, key):
-    traj = rollout.braid(task, agent.policy(params), key, config.batch_size, expert_prob,
-                         scan_unroll=config.scan_unroll, expert_policy=expert_policy)
-    return parallel.shard_batch(traj, mesh)
+  def run(params, keys, theta):
+    out = rollout.run_episodes(task, agent.policy(params), keys, theta, expert_prob,
+                               scan_unroll=config.scan_unroll, expert_policy=expert_policy,
+                               with_logits=with_logits)
+    return parallel.shard_batch(out, mesh)
 
-  return act
+  return run
+
+
+def _weights(config) -> dict:
+  return dict(counterfactual_weight=config.loss.counterfactual_weight,
+              factual_weight=config.loss.factual_weight,
+              expert_target=config.loss.expert_target)
 
 
 def make_loss(agent: Agent, config):
-  """The learning half of an update: (params, Trajectory [B, T], packed=None) -> (loss, dict
-  of parts), one teacher-forced pass with the config's counterfactual and factual weights and
-  expert target (packed: see `Agent.teacher_force`)."""
-  weights = dict(counterfactual_weight=config.loss.counterfactual_weight,
-                 factual_weight=config.loss.factual_weight,
-                 expert_target=config.loss.expert_target)
-
+  """The teacher-forced learning pass: (params, Trajectory [B, T], packed=None) -> (loss,
+  dict of parts), with the config's counterfactual and factual weights and expert target
+  (packed: see `Agent.teacher_force`)."""
   def loss_fn(params, traj, packed=None):
     action_logits, obs_logits = agent.teacher_force(params, traj, packed=packed)
-    return losses.teaching_loss(action_logits, obs_logits, traj, **weights)
+    return losses.teaching_loss(action_logits, obs_logits, traj, **_weights(config))
 
   return loss_fn
 
 
-def make_value_and_grad(agent: Agent, config):
-  """(params, Trajectory) -> ((loss, parts), gradient) of `make_loss`.
+def make_value_and_grad(task: Task, agent: Agent, config, mesh=None):
+  """Act and the gradient of the teaching loss: (params, key) -> ((loss, parts), gradient,
+  Trajectory [B, T]).
 
-  With `config.agent.packing` > 1 (transformer) the episodes are packed into
-  ceil(batch_size / packing) rows when they fit (parts["packed"] = 1), else run one per row (0):
-  the same numbers either way.
-  The choice is a `lax.cond` around the whole gradient, so only one pass runs (under
-  autodiff a cond inside the loss cost both).
+  An agent that `learns_in_rollout` (recurrent) is differentiated through its own rollout:
+  the losses on the logits it produced while acting, one recurrence per update. The
+  transformer acts, then learns in one teacher-forced pass over the trajectory; with
+  `config.agent.packing` > 1 its episodes are packed into ceil(batch_size / packing) rows when
+  they fit (parts["packed"] = 1), else run one per row (0): the same numbers either way. The
+  choice is a `lax.cond` around the whole gradient, so only one pass runs (under autodiff a
+  cond inside the loss cost both).
 
-  With `config.microbatches` = k > 1 the pass runs on k slices of the batch in turn
+  With `config.microbatches` = k > 1 the update runs on k slices of the batch in turn
   (`lax.scan`), and their losses and gradients are summed, each weighted by its share of the
   batch's steps (the losses are means over steps): the same numbers up to float rounding.
   """
-  grad_fn = jax.value_and_grad(make_loss(agent, config), has_aux=True)
-  if config.microbatches > 1:
-    return _in_microbatches(grad_fn, config.microbatches)
-  per_row = config.agent.packing
-  if per_row == 1 or not agent.packs_episodes:
-    return grad_fn
-  rows = math.ceil(config.batch_size / per_row)
+  if agent.learns_in_rollout:
+    act = _make_run(task, agent, config, mesh, with_logits=True)
 
-  def value_and_grad(params, traj):
-    packed = packing.pack_episodes(traj.mask, rows)
-    (loss, parts), grads = jax.lax.cond(packed.fits, lambda: grad_fn(params, traj, packed),
-                                        lambda: grad_fn(params, traj))
-    return (loss, dict(parts, packed=packed.fits.astype(jnp.float32))), grads
+    def rollout_loss(params, keys, theta):
+      traj, (action_logits, obs_logits) = act(params, keys, theta)
+      traj = jax.lax.stop_gradient(traj)  # plain data: actions are interventions
+      loss, parts = losses.teaching_loss(action_logits, obs_logits, traj, **_weights(config))
+      return loss, (parts, traj)
+
+    grad_fn = jax.value_and_grad(rollout_loss, has_aux=True)
+
+    def slice_grad(params, batch):
+      (loss, (parts, traj)), grads = grad_fn(params, *batch)
+      return (loss, parts), grads, traj
+  else:
+    act = _make_run(task, agent, config, mesh)
+    grad_fn = jax.value_and_grad(make_loss(agent, config), has_aux=True)
+    per_row = config.agent.packing
+    if per_row > 1 and agent.packs_episodes:
+      plain, rows = grad_fn, math.ceil(config.batch_size / per_row)
+
+      def grad_fn(params, traj):
+        packed = packing.pack_episodes(traj.mask, rows)
+        (loss, parts), grads = jax.lax.cond(packed.fits, lambda: plain(params, traj, packed),
+                                            lambda: plain(params, traj))
+        return (loss, dict(parts, packed=packed.fits.astype(jnp.float32))), grads
+
+    def slice_grad(params, batch):
+      traj = jax.lax.stop_gradient(act(params, *batch))
+      return (*grad_fn(params, traj), traj)
+
+  if config.microbatches > 1:
+    slice_grad = _in_microbatches(slice_grad, config.microbatches)
+
+  def value_and_grad(params, key):
+    return slice_grad(params, rollout.episode_keys(task, key, config.batch_size))
 
   return value_and_grad
 
 
-def _in_microbatches(grad_fn, k: int):
-  """`grad_fn` over k slices of the batch: slice j holds episodes j, j + k, j + 2k, …, so
-  that each device's share of a sharded batch splits evenly among the slices."""
-  def value_and_grad(params, traj):
-    B = traj.mask.shape[0]
+def _in_microbatches(slice_grad, k: int):
+  """`slice_grad(params, batch) -> ((loss, parts), grads, traj)` over k slices of the batch
+  (a pytree of [B, ...] arrays): slice j holds episodes j, j + k, j + 2k, …, so that each
+  device's share of a sharded batch splits evenly among the slices. Each slice's result is
+  weighted by its share of the steps that happened; the trajectories are put back in order."""
+  def value_and_grad(params, batch):
+    B = jax.tree.leaves(batch)[0].shape[0]
     slices = jax.tree.map(lambda x: jnp.swapaxes(x.reshape(B // k, k, *x.shape[1:]), 0, 1),
-                          traj)
-    steps = jnp.maximum(jnp.sum(traj.mask.astype(jnp.float32)), 1.0)
+                          batch)
 
     def add(total, piece):
-      (loss, parts), grads = grad_fn(params, piece)
-      share = jnp.sum(piece.mask.astype(jnp.float32)) / steps
-      return jax.tree.map(lambda t, x: t + share * x, total, ((loss, parts), grads)), None
+      value, grads, traj = slice_grad(params, piece)
+      steps = jnp.sum(traj.mask.astype(jnp.float32))
+      return jax.tree.map(lambda t, x: t + steps * x, total, (value, grads)), traj
 
     first = jax.tree.map(lambda x: x[0], slices)
-    zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, params, first))
-    return jax.lax.scan(add, zeros, slices)[0]
+    value, grads, _ = jax.eval_shape(slice_grad, params, first)
+    zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), (value, grads))
+    total, trajs = jax.lax.scan(add, zeros, slices)
+    steps = jnp.maximum(jnp.sum(trajs.mask.astype(jnp.float32)), 1.0)
+    value, grads = jax.tree.map(lambda x: x / steps, total)
+    traj = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1).reshape(B, *x.shape[2:]), trajs)
+    return value, grads, traj
 
   return value_and_grad
 
@@ -181,16 +229,13 @@ def make_update(task: Task, agent: Agent, optimizer, config, mesh=None):
   the gradient all-reduce is XLA's and a compiled chunk's output can be fed back to it.
   """
   mesh = parallel.data_mesh() if mesh is None else mesh
-  act = make_act(task, agent, config, mesh)
-  value_and_grad = make_value_and_grad(agent, config)
+  value_and_grad = make_value_and_grad(task, agent, config, mesh)
 
   def update(state: TrainState) -> tuple[TrainState, dict]:
     key = jax.random.fold_in(state.key, state.step)
-    # Act: the rollout is data. stop_gradient makes explicit what the sampled action already
-    # is: an intervention, with no gradient path back into the policy ([O] Fig. 4c).
-    traj = jax.lax.stop_gradient(act(state.params, key))
-    # Teach.
-    (loss, parts), grads = value_and_grad(state.params, traj)
+    # Act and teach. The sampled actions are plain data: interventions, with no gradient
+    # path back into the policy ([O] Fig. 4c).
+    (loss, parts), grads, traj = value_and_grad(state.params, key)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     grad_norm = optax.global_norm(grads)

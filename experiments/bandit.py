@@ -7,8 +7,8 @@
 print, on the 2-core CPU (KL in nats/step to the interventional and the conditional oracle, on
 the agent's own rollouts):
 
-  done: 1000 updates; KL(int) 0.004772, KL(cond) 0.1056; wrote runs/bandit
-  done: 1000 updates; KL(int) 0.2467, KL(cond) 0.003715; wrote runs/bandit_demo
+  done: 1000 updates; KL(int) 0.002592, KL(cond) 0.1113; wrote runs/bandit
+  done: 1000 updates; KL(int) 0.2289, KL(cond) 0.003168; wrote runs/bandit_demo
 
 These are the two agents of the main job, `python -m launch.demo` (`causal_meta.reproduce.bandit`).
 """

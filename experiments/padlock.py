@@ -6,7 +6,7 @@
 `get_config('cpu' | 'gpu')`: the same task and learning-rate schedule. The demonstration
 agents need many episodes and many updates to come within 0.02 nats/step of the conditional
 oracle on their own rollouts, whose long unopened histories the expert's data hardly covers
-(docs/padlock.md):
+(docs/padlock.md; the numbers below were measured with two input positions per interaction):
   cpu: batch 512 over 24,000 updates, LSTM hidden 128, transformer 8 layers of width 32
        with its episodes packed two to a row (`agent.packing` changes the cost, not the
        loss; a counterfactual agent's longer episodes pack at 1.4). On one CPU core: about

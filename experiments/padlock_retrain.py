@@ -3,19 +3,19 @@
   python -m launch.reproduce padlock --workdir=runs/padlock_retrain          # get_config('cpu')
   python -m launch.reproduce padlock --workdir=runs/padlock_quick --quick    # get_config('quick')
 
-The runner is `causal_meta.reproduce.padlock_retrain`. With 'cpu' (n=6, m=3; 278 s on the 2-core
+The runner is `causal_meta.reproduce.padlock_retrain`. With 'cpu' (n=6, m=3; 172 s on the 2-core
 CPU) it prints (docs/retraining.md):
 
   | model | delusion (ours) | accuracy (ours) | delusion [D] | accuracy [D] |
   |---|---|---|---|---|
-  | pretrained on demonstrations | 3.3780 | 60.55% | 1.3863 | 16.28% |
-  | retrained, round 1 | 0.2274 | 76.32% | 0.1773 | 17.05% |
-  | retrained, round 2 | 0.2136 | 82.47% | – | – |
-  | retrained, round 3 | 0.1973 | 86.87% | – | – |
-  | from scratch (random play) | 0.4332 | 22.17% | – | 0.05% |
-  | counterfactual teaching | 0.0159 | 90.53% | – | – |
-  | interventional oracle policy | 0 | 92.72% | – | – |
-  | conditional oracle policy | – | 48.44% | – | – |
+  | pretrained on demonstrations | 3.4947 | 71.39% | 1.3863 | 16.28% |
+  | retrained, round 1 | 0.1463 | 88.82% | 0.1773 | 17.05% |
+  | retrained, round 2 | 0.0782 | 92.29% | – | – |
+  | retrained, round 3 | 0.0654 | 94.38% | – | – |
+  | from scratch (random play) | 0.2722 | 24.22% | – | 0.05% |
+  | counterfactual teaching | 0.0190 | 89.21% | – | – |
+  | interventional oracle policy | 0 | 92.38% | – | – |
+  | conditional oracle policy | – | 48.93% | – | – |
 
 and a `targets:` line, all true. `get_config('quick' | 'cpu' | 'gpu')`: quick is the CPU smoke
 run used by the tests (n=6, m=3, a minute or two), cpu the n=6, m=3 run above, gpu the paper's

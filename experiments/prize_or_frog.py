@@ -4,7 +4,7 @@
 
 prints, on the 2-core CPU:
 
-  done: 300 updates; KL(int) 5.686e-05, KL(cond) 5.686e-05; wrote runs/prize_or_frog
+  done: 300 updates; KL(int) 2.414e-06, KL(cond) 2.414e-06; wrote runs/prize_or_frog
 
 (One step, no history before it: the conditional and interventional oracles agree on the action,
 so the two KLs are equal.)

@@ -2,23 +2,29 @@
 
 For each (batch size, horizon): compile time, then the median over `--repeats` timed chunks
 (after block_until_ready) of updates/s and env-steps/s for the full update (rollout + learning
-pass + optimizer), the rollout and the learning pass timed alone, peak device memory (where
-the backend reports it) and achieved matrix-product FLOP/s (counted on the jaxpr), as a
+pass + optimizer), the rollout and (transformer) the learning pass timed alone, peak memory
+(where the backend reports it) and achieved matrix-product FLOP/s (counted on the jaxpr), as a
 fraction of the device's peak where known. An env step is one (action, observation) of one
 task instance. `--target_kl` instead times training from scratch to that KL. `--aot=h100`
 instead compiles each setting for an H100 on this machine (no GPU needed, JAX's CUDA plugin
 is) and prints the memory, kernels and estimated bytes per update of the compiled program
-(`causal_meta.experimental.aot`). `--check` only validates the settings and lists them.
+(`causal_meta.experimental.aot`). `--peer` also times the PyTorch eager peer
+(launch/peer_torch.py) right after each setting and prints the ratio. `--check` only validates
+the settings and lists them.
 
   python -m launch.benchmark --agent=lstm --batch_sizes=256,4096,65536 --horizons=20
+  python -m launch.benchmark --peer --batch_sizes=256,1024 --horizons=20  # beside PyTorch
   python -m launch.benchmark --agent=transformer --batch_sizes=4096 --horizons=20,200
   python -m launch.benchmark --target_kl=0.01 --batch_sizes=256   # time to KL_int <= 0.01
   python -m launch.benchmark --batch_sizes=4096 --profile_dir=runs/prof  # + costliest kernels
   python -m launch.benchmark --aot=h100 --batch_sizes=65536  # compiled for an H100, here
 """
 
+import importlib.util
 import json
 import os
+import re
+import subprocess
 import sys
 
 from absl import app, flags
@@ -34,8 +40,6 @@ flags.DEFINE_integer("num_layers", None, "Transformer layers (config.agent.num_l
 flags.DEFINE_integer("num_heads", None, "Transformer heads (config.agent.num_heads).")
 flags.DEFINE_integer("attention_chunk", None, "Transformer: the learning pass attends this "
                      "many queries at a time (config.agent.attention_chunk; 0: all at once).")
-flags.DEFINE_bool("fused_lstm", None, "LSTM: the batched learning pass with a hand-written "
-                  "backward (--nofused_lstm: autodiff of the reference cell).")
 flags.DEFINE_float("packing", None, "Transformer: episodes per row of the learning pass "
                    "(config.agent.packing; 1 = unpacked, fractions allowed).")
 flags.DEFINE_integer("microbatches", None, "The learning pass in this many slices of the "
@@ -54,11 +58,16 @@ flags.DEFINE_integer("eval_every", 20, "--target_kl: updates between evaluations
 flags.DEFINE_integer("eval_episodes", 2048, "--target_kl: deployment episodes per evaluation.")
 flags.DEFINE_integer("max_updates", 5000, "--target_kl: give up after this many updates.")
 flags.DEFINE_float("learning_rate", None, "Adam learning rate (default: the config's).")
+flags.DEFINE_integer("seed", 0, "The run's seed (parameters, rollouts): --target_kl varies "
+                     "with it.")
 flags.DEFINE_string("profile_dir", None, "Also trace two chunks of each setting into "
                     "DIR/<agent>_B<B>_T<T> and print the costliest ops.")
 flags.DEFINE_enum("aot", None, ["h100"], "Instead of timing: compile each setting here for "
                   "this GPU, without one (needs jax[cuda12]), and print what the compiled "
                   "program says: memory, kernels and estimated bytes moved per update.")
+flags.DEFINE_bool("peer", False, "After each setting, time the PyTorch eager peer "
+                  "(launch/peer_torch.py, an LSTM on the bandit; needs torch) at the same B, T "
+                  "and hidden size, and print its env-steps/s and the ratio.")
 flags.DEFINE_string("json", None, "Also write the rows to this JSON file.")
 define_check_flag()
 FLAGS = flags.FLAGS
@@ -83,7 +92,7 @@ def main(argv):
   base = config_lib.default()
   base.task.name = FLAGS.task
   base.agent.kind = FLAGS.agent
-  for name in ("hidden", "width", "num_layers", "num_heads", "attention_chunk", "fused_lstm",
+  for name in ("hidden", "width", "num_layers", "num_heads", "attention_chunk",
                "packing"):
     if FLAGS[name].value is not None:
       base.agent[name] = FLAGS[name].value
@@ -91,6 +100,7 @@ def main(argv):
     if FLAGS[name].value is not None:
       base[name] = FLAGS[name].value
   base.updates_per_call = FLAGS.updates_per_call
+  base.seed = FLAGS.seed
   base.eval_episodes = FLAGS.eval_episodes
   if FLAGS.learning_rate is not None:
     base.optim.learning_rate = FLAGS.learning_rate
@@ -107,6 +117,10 @@ def main(argv):
   if FLAGS.target_kl is not None and FLAGS.target_kl <= 0:
     print(f"error: --target_kl must be positive, got {FLAGS.target_kl}", file=sys.stderr)
     sys.exit(2)
+  if FLAGS.peer and (FLAGS.aot or FLAGS.target_kl is not None or FLAGS.task != "bandit"):
+    print("error: --peer times the bandit's update: not with --aot, --target_kl or another "
+          "--task", file=sys.stderr)
+    sys.exit(2)
   if FLAGS.aot and (FLAGS.target_kl is not None or FLAGS.profile_dir):
     print("error: --aot only compiles: it cannot be combined with --target_kl or "
           "--profile_dir", file=sys.stderr)
@@ -118,6 +132,9 @@ def main(argv):
       size = f"B={c.batch_size}, T={c.task[c.task.name].horizon}"
       print(f"check: {what}: {describe(c, size)}" + (f" -> {FLAGS.json}" if FLAGS.json else ""))
     return
+  if FLAGS.peer and importlib.util.find_spec("torch") is None:
+    print("error: --peer needs torch (pip install torch)", file=sys.stderr)
+    sys.exit(2)
   rows = []
   if FLAGS.aot:
     from causal_meta.experimental import aot
@@ -157,10 +174,28 @@ def main(argv):
         print(benchmark.format_top_ops(row["top_ops"]), flush=True)
       if row.get("top_kernels"):  # --aot
         print(aot.format_top(row["top_kernels"]), flush=True)
+      if FLAGS.peer:
+        row.update(peer(config.batch_size, config.task.bandit.horizon, config.agent.hidden,
+                        FLAGS.repeats * FLAGS.updates_per_call))
+        row["ratio_to_peer"] = row["env_steps_per_second"] / row["peer_env_steps_per_second"]
+        print(f"| peer: PyTorch eager LSTM {config.agent.hidden} | {config.batch_size} | "
+              f"{config.task.bandit.horizon} | {row['peer_env_steps_per_second']:.3g} "
+              f"env-steps/s | ratio {row['ratio_to_peer']:.2f} |", flush=True)
     rows.append(row)
     if FLAGS.json:  # after every row: a run cut short by its time limit keeps what it measured
       with open(FLAGS.json, "w") as f:
         json.dump(rows, f, indent=1)
+
+
+def peer(batch_size: int, horizon: int, hidden: int, updates: int) -> dict:
+  """Runs launch/peer_torch.py for one setting in a fresh process: its env-steps/s and the
+  line it printed."""
+  script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_torch.py")
+  out = subprocess.run([sys.executable, script, str(batch_size), f"--horizon={horizon}",
+                        f"--hidden={hidden}", f"--updates={updates}"], check=True,
+                       capture_output=True, text=True).stdout
+  rate = float(re.search(r"; (\S+) env-steps/s", out).group(1))
+  return dict(peer_env_steps_per_second=rate, peer_output=out.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 # JAX with CUDA (plus flax, optax, chex, orbax-checkpoint, absl-py, ml_collections). Each part
 # has its own time limit so that one slow setting cannot take the rest down; outputs go to
 # ${OUT:-runs/gpu}. Usage:
-#   bash launch/gpu_benchmarks.sh [targets|throughput|long|profile|scan_unroll|options|
-#                                  packing|target|seeds|padlock|padlock_deep|tictactoe|all]...
+#   bash launch/gpu_benchmarks.sh [targets|peer|throughput|long|profile|scan_unroll|options|
+#                                  packing|target|seeds|padlock|padlock_seeds_lstm|
+#                                  padlock_seeds_transformer|padlock_deep|tictactoe|all]...
 # CHECK=1 first, on any machine: every command validates its flags and configs (`--check`) and
 # says what it would run; nothing is compiled or written. Each part fits one 600 s call
 # (tests/test_gpu_script.py). `targets` first: the performance targets in one call.
@@ -49,11 +50,13 @@ part_targets() {  # the performance targets in one call: the LSTM at B = 65,536,
   b 60 --target_kl=0.01 --batch_sizes=256 --json="$out/targets_time_to_kl.json"
 }
 
+part_peer() {  # the LSTM beside the PyTorch eager peer on CUDA (needs torch on the machine)
+  b 300 --peer --agent=lstm --batch_sizes=4096,65536 --horizons=20 --json="$out/peer.json"
+}
+
 part_profile() {  # the costliest kernels of the LSTM update
   b 150 --agent=lstm --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
     --profile_dir="$out/profile" --json="$out/lstm_profile.json"
-  b 120 --agent=lstm --nofused_lstm --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
-    --profile_dir="$out/profile_reference" --json="$out/lstm_reference_profile.json"
 }
 
 part_throughput() {  # the LSTM's rows of the H100 table; 460 s (the transformer's: part_long)
@@ -72,12 +75,10 @@ part_scan_unroll() {  # time steps per compiled-loop iteration, LSTM and transfo
     --json="$out/transformer_unroll4.json"
 }
 
-part_options() {  # the kept options against the plain XLA path: donation, the reference LSTM
-                  # pass, attention chunks and microbatches at T = 200; 460 s
+part_options() {  # the kept options against the plain XLA path: donation, attention chunks
+                  # and microbatches at T = 200; 380 s
   b 80 --agent=lstm --nodonate --batch_sizes=4096,65536 --horizons=20 --scan_unroll=4 \
     --json="$out/lstm_unroll4_nodonate.json"
-  b 80 --agent=lstm --nofused_lstm --batch_sizes=4096,65536 --horizons=20 \
-    --json="$out/lstm_reference.json"
   b 150 --agent=transformer --attention_chunk=50 --batch_sizes=4096 --horizons=20,200 \
     --json="$out/transformer_chunk50.json"
   b 150 --agent=transformer --attention_chunk=50 --microbatches=4 --batch_sizes=4096 \
@@ -107,6 +108,16 @@ part_padlock() {  # the README's padlock table (the config's gpu size: batch 4,0
   sw 500 padlock 8 --config=experiments/padlock.py:gpu --workdir="$runs/padlock" --noprogress \
     --grid=agent.kind=lstm,transformer --grid=teaching=counterfactual,demonstration,mixed
 }
+
+padlock_seeds() {  # padlock_seeds KIND: the README padlock rows of one agent over seeds 0-2
+  for t in counterfactual demonstration mixed; do
+    sw 180 "padlock_seeds_$1_$t" 3 --config=experiments/padlock.py:gpu --seeds=3 \
+      --workdir="$runs/padlock_seeds_$1_$t" --config.agent.kind="$1" --config.teaching=$t \
+      --noprogress
+  done
+}
+part_padlock_seeds_lstm() { padlock_seeds lstm; }
+part_padlock_seeds_transformer() { padlock_seeds transformer; }
 
 part_padlock_deep() {  # the next padlock transformer shape (README, padlock): 8 layers of 32
   sw 550 padlock_deep 5 --config=experiments/padlock.py:gpu --workdir="$runs/padlock_deep" \

@@ -1,6 +1,8 @@
 """Both faces of every agent agree: the logits produced while acting (step by step, recurrent
 carry or KV cache) equal those of the learning pass over the same braided trajectory."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,22 +24,15 @@ SIZES = dict(hidden=16, width=16, num_layers=2, num_heads=2)
 
 
 def acting_logits(agent, params, traj):
-  """Replays each episode through the acting face, one env step (two tokens) at a time:
+  """Replays each episode through the acting face, one env step (one token) at a time:
   ([B,T,A], [B,T,O])."""
   policy = agent.policy(params)
-  A = agent.num_actions
 
   def episode(actions, intervened, observations):
     def body(carry, step):
       a, i, o = step
-      action_logits = policy.action_logits(carry)
-      # The observation prediction is the module's output on the action token, here from
-      # the same two-token call that `observe` makes.
-      module_carry = carry[0]
-      step_tokens = jnp.stack([tokens.action_token(a, i, A), tokens.observation_token(o, A)])
-      _, _, obs_logits = agent.module.apply({"params": params}, module_carry, step_tokens,
-                                            method="step")
-      return policy.observe(carry, a, i, o), (action_logits, obs_logits[0])
+      logits = (policy.action_logits(carry), policy.observation_logits(carry, a, i))
+      return policy.observe(carry, a, i, o), logits
     _, out = jax.lax.scan(body, policy.initial_carry(), (actions, intervened, observations))
     return out
 
@@ -68,6 +63,41 @@ def test_acting_equals_learning(kind, task_name):
   got_a, got_o = jax.jit(acting_logits, static_argnums=0)(agent, params, traj)
   np.testing.assert_allclose(got_a, want_a, atol=2e-5, rtol=1e-5)
   np.testing.assert_allclose(got_o, want_o, atol=2e-5, rtol=1e-5)
+  # The logits the rollout records while acting are the same ones.
+  same, (got_a, got_o) = rollout.braid(task, agent.policy(params), jax.random.PRNGKey(1), 8,
+                                       expert_prob=0.5, with_logits=True)
+  jax.tree.map(np.testing.assert_array_equal, same, traj)
+  np.testing.assert_allclose(got_a, want_a, atol=2e-5, rtol=1e-5)
+  np.testing.assert_allclose(got_o, want_o, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("task_name", sorted(TASKS))
+@pytest.mark.parametrize("kind,teaching", [("lstm", t) for t in rollout.TEACHING_MODES] +
+                         [("gru", "mixed")])  # the GRU shares the path; mixed authors cover it
+def test_gradient_through_the_rollout_equals_the_teacher_forced_one(kind, task_name, teaching):
+  """One recurrence per update: the teaching loss on the logits a recurrent agent produced
+  while acting, differentiated through the rollout (actions, expert targets and observations
+  plain data), has the loss and gradient of the teacher-forced pass over the same
+  trajectory, on every task in every teaching mode."""
+  task = tasks.make(task_name, **TASKS[task_name])
+  agent = agents.make(kind, task, **SIZES)
+  params = agent.init(jax.random.PRNGKey(0))
+  expert_prob = rollout.expert_prob_for(teaching)
+  weights = dict(counterfactual_weight=1.0, factual_weight=0.5)
+
+  def in_rollout(p):
+    traj, logits = rollout.braid(task, agent.policy(p), jax.random.PRNGKey(1), 8, expert_prob,
+                                 with_logits=True)
+    traj = jax.lax.stop_gradient(traj)
+    return losses.teaching_loss(*logits, traj, **weights)[0], traj
+
+  (loss, traj), grad = jax.jit(jax.value_and_grad(in_rollout, has_aux=True))(params)
+  teacher = lambda p: losses.teaching_loss(*agent.teacher_force(p, traj), traj, **weights)[0]
+  want_loss, want_grad = jax.jit(jax.value_and_grad(teacher))(params)
+  np.testing.assert_allclose(loss, want_loss, rtol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+               grad, want_grad)
+  assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(grad)) > 0
 
 
 @pytest.mark.parametrize("position", ["rope", "none"])
@@ -97,23 +127,36 @@ def test_rope_scores_depend_on_the_offset_only():
                              jnp.linalg.norm(q, axis=-1), rtol=1e-5)
 
 
-def test_author_changes_the_prediction():
-  """do(a) and a are different symbols: swapping the author of one action changes the logits."""
+@pytest.mark.parametrize("kind", agents.KINDS)
+def test_author_changes_the_prediction(kind):
+  """do(a) and a are different symbols ([O] Remarks 13, 14): swapping the author of a_1
+  changes the prediction of o_1 (the observation head reads a_1 with its author) and of
+  everything after it, but not the prediction of a_1 itself."""
   task = tasks.make("bandit", horizon=3)
-  agent = agents.make("transformer", task, **SIZES)
+  agent = agents.make(kind, task, **SIZES)
   params = agent.init(jax.random.PRNGKey(0))
   traj = rollout.braid(task, agent.policy(params), jax.random.PRNGKey(1), 2, expert_prob=0.0)
   flipped = traj._replace(intervened=traj.intervened.at[:, 0].set(False))
-  a1, _ = agent.teacher_force(params, traj)
-  a2, _ = agent.teacher_force(params, flipped)
+  (a1, o1), (a2, o2) = agent.teacher_force(params, traj), agent.teacher_force(params, flipped)
   np.testing.assert_allclose(a1[:, 0], a2[:, 0])  # a_1 is predicted before it is seen
+  assert not np.allclose(o1[:, 0], o2[:, 0])
   assert not np.allclose(a1[:, 1], a2[:, 1])
+  # An author-blind (demonstration) agent reads both as the expert's action.
+  blind = dataclasses.replace(agent, author_tokens=False)
+  (b1, p1), (b2, p2) = blind.teacher_force(params, traj), blind.teacher_force(params, flipped)
+  np.testing.assert_allclose(p1, p2)
+  np.testing.assert_allclose(b1, b2)
 
 
 def test_token_encoding():
-  x = tokens.encode(jnp.array([[2, 0]]), jnp.array([[True, False]]), jnp.array([[1, 0]]), 3)
-  # BOS, do(a=2)=3, o=1 -> 1+6+1=8, expert a=0 -> 1+3+0=4
-  np.testing.assert_array_equal(x, [[0, 3, 8, 4]])
+  """One token per interaction, (action part)·(O + 1) + (observation part), with action parts
+  do(a) = a, expert a = A + a, BOS = 2A and observation part O for none (agents/tokens.py):
+  A = 3, O = 2 below."""
+  x = tokens.encode(jnp.array([[2, 0, 1]]), jnp.array([[True, False, True]]),
+                    jnp.array([[1, 0, 1]]), 3, 2)
+  # BOS: 6·3 + 2 = 20; (do(2), o=1): 2·3 + 1 = 7; (expert 0, o=0): 3·3 + 0 = 9.
+  np.testing.assert_array_equal(x, [[20, 7, 9]])
+  np.testing.assert_array_equal(tokens.split(x, 2), [[[6, 2, 3]], [[2, 1, 0]]])
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -130,7 +173,7 @@ def test_bad_agent_config(kwargs, match):
 def test_chunked_attention_changes_no_number(position):
   """`attention_chunk` attends a few queries at a time, each query reading keys only up to
   its chunk's end: the logits, loss and gradient are the plain pass's, whether or not the
-  chunk divides the sequence (2T = 12 tokens here), down to one query per chunk."""
+  chunk divides the sequence (T = 6 tokens here), down to one query per chunk."""
   task = tasks.make("bandit", horizon=6)
   plain = agents.make("transformer", task, position=position, **SIZES)
   params = plain.init(jax.random.PRNGKey(0))
@@ -170,46 +213,19 @@ def test_chunked_attention_skips_the_masked_keys():
 
 def test_scan_unroll_changes_no_number():
   """`scan_unroll` (time steps per compiled-loop iteration) computes the same function: the
-  rollout's trajectory and the recurrent learning pass's logits."""
+  rollout's trajectory and logits, and the recurrent learning pass's logits."""
   task = tasks.make("bandit", horizon=5)
-  lstm = agents.make("lstm", task, **SIZES)
-  params = lstm.init(jax.random.PRNGKey(0))
-  traj = rollout.braid(task, lstm.policy(params), jax.random.PRNGKey(1), 4)
-  traj3 = rollout.braid(task, lstm.policy(params), jax.random.PRNGKey(1), 4, scan_unroll=3)
-  jax.tree.map(np.testing.assert_array_equal, traj, traj3)
-  for fused in (True, False):
-    plain = agents.make("lstm", task, fused_lstm=fused, **SIZES)
-    unrolled = agents.make("lstm", task, fused_lstm=fused, scan_unroll=3, **SIZES)
-    np.testing.assert_allclose(unrolled.teacher_force(params, traj)[0],
-                               plain.teacher_force(params, traj)[0], rtol=1e-6, atol=1e-6)
-
-
-@pytest.mark.parametrize("task_name", ["bandit", "padlock"])
-def test_fused_lstm_pass_equals_the_reference(task_name):
-  """The LSTM's batched pass with its hand-written backward (`recurrent.lstm_hidden`) gives
-  the reference per-episode autodiff pass's loss and gradient, on mixed-author trajectories
-  with episodes that end early (padlock), for both loss weights."""
-  task = tasks.make(task_name, **TASKS[task_name])
-  reference = agents.make("lstm", task, fused_lstm=False, **SIZES)
-  fused = agents.make("lstm", task, **SIZES)
-  params = reference.init(jax.random.PRNGKey(0))
-  traj = rollout.braid(task, fused.policy(params), jax.random.PRNGKey(1), 8, expert_prob=0.5)
-  # The acting face is shared: both agents roll out the same trajectory, bit for bit.
-  jax.tree.map(np.testing.assert_array_equal, traj,
-               rollout.braid(task, reference.policy(params), jax.random.PRNGKey(1), 8,
-                             expert_prob=0.5))
-  assert task_name != "padlock" or not bool(traj.mask.all())
-
-  def loss_and_grad(agent):
-    def loss(p):
-      a, o = agent.teacher_force(p, traj)
-      return losses.teaching_loss(a, o, traj, counterfactual_weight=1.0, factual_weight=0.5)[0]
-    return jax.jit(jax.value_and_grad(loss))(params)
-
-  (want_loss, want_grad), (got_loss, got_grad) = loss_and_grad(reference), loss_and_grad(fused)
-  np.testing.assert_allclose(got_loss, want_loss, rtol=1e-6)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
-               got_grad, want_grad)
+  plain = agents.make("lstm", task, **SIZES)
+  unrolled = agents.make("lstm", task, scan_unroll=3, **SIZES)
+  params = plain.init(jax.random.PRNGKey(0))
+  out = rollout.braid(task, plain.policy(params), jax.random.PRNGKey(1), 4, with_logits=True)
+  out3 = rollout.braid(task, plain.policy(params), jax.random.PRNGKey(1), 4, scan_unroll=3,
+                       with_logits=True)
+  jax.tree.map(np.testing.assert_array_equal, out[0], out3[0])
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6),
+               out[1], out3[1])
+  np.testing.assert_allclose(unrolled.teacher_force(params, out[0])[0],
+                             plain.teacher_force(params, out[0])[0], rtol=1e-6, atol=1e-6)
 
 
 def test_first_fit_decreasing_places_every_episode_without_overlap():
@@ -245,7 +261,7 @@ def test_packed_pass_equals_the_plain_one(position, attention_chunk):
   traj = rollout.braid(task, rollout.uniform_policy(task), jax.random.PRNGKey(1), 32, 1.0)
   outcome = jnp.arange(32) % 2
   mask = np.asarray(traj.mask)
-  rows = int(np.ceil(2 * mask.sum() / (2 * task.horizon))) + 1  # one more than the minimum
+  rows = int(np.ceil(mask.sum() / task.horizon)) + 1  # one more than the minimum
   packed = packing.pack_episodes(traj.mask, rows)
   assert rows < 32 // 2 and bool(packed.fits)
 

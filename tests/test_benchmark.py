@@ -1,6 +1,7 @@
 """The benchmark harness runs and reports; the update compiles once (no silent recompiles).
 Speed itself is never asserted here (see BENCHMARKS.md)."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -148,24 +149,19 @@ def test_matmul_flops_multiplies_scan_trip_counts():
 
 
 def test_matmul_flops_of_the_lstm_learning_pass():
-  """The recurrent learning pass, counted by hand, for B episodes of 2T tokens: per token the
-  recurrent product (H x 4H) and the heads (H x (A + O)); the input projection (H x 4H) is per
-  token in the reference form and once per vocabulary entry (V of them) in the fused one."""
+  """The recurrent teacher-forced pass, counted by hand, for B episodes of T tokens (one per
+  interaction): per token the recurrent product (H x 4H) and the head (H x (A + 2A·O)); the
+  input projection (H x 4H) once per vocabulary entry (V of them)."""
   config = config_lib.default()
   config.agent.hidden = H = 8
   config.task.bandit.horizon = T = 5
   B = 3
-  for fused in (False, True):
-    config.agent.fused_lstm = fused
-    task, agent = config_lib.validate(config)
-    params = agent.init(jax.random.PRNGKey(0))
-    traj = rollout.braid(task, agent.policy(params), jax.random.PRNGKey(1), B)
-    A, O, V = task.num_actions, task.num_observations, agent.module.vocab_size
-    per_token = 2 * H * 4 * H + 2 * H * (A + O)
-    want = B * 2 * T * (per_token + (0 if fused else 2 * H * 4 * H))
-    want += 2 * V * H * 4 * H if fused else 0
-    assert benchmark.matmul_flops(lambda p: agent.teacher_force(p, traj), params) == want, \
-        fused
+  task, agent = config_lib.validate(config)
+  params = agent.init(jax.random.PRNGKey(0))
+  traj = rollout.braid(task, agent.policy(params), jax.random.PRNGKey(1), B)
+  A, O, V = task.num_actions, task.num_observations, agent.module.vocab_size
+  want = B * T * (2 * H * 4 * H + 2 * H * (A + 2 * A * O)) + 2 * V * H * 4 * H
+  assert benchmark.matmul_flops(lambda p: agent.teacher_force(p, traj), params) == want
 
 
 def test_top_ops_summarises_a_trace(tmp_path):
@@ -192,3 +188,34 @@ def test_time_to_target_stops_when_reached_and_gives_up_otherwise():
   assert not hard["reached"] and hard["updates"] == 4 and hard["env_steps"] == 4 * 16 * 5
   assert hard["total_seconds"] >= hard["seconds_after_compile"] > 0
   assert "(not reached)" in benchmark.format_target_row(hard)
+
+
+def _benchmark(*flags):
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return subprocess.run([sys.executable, "-m", "launch.benchmark", *flags], cwd=root,
+                        capture_output=True, text=True, timeout=300,
+                        env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+def test_peer_is_refused_where_it_cannot_run():
+  """--peer times the bandit's PyTorch update: another task is refused in one line, before
+  anything is compiled."""
+  proc = _benchmark("--peer", "--task=padlock", "--batch_sizes=4", "--horizons=3")
+  assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+      "error: --peer times the bandit's update: not with --aot, --target_kl or another --task"]
+
+
+def test_peer_runs_beside_each_setting(tmp_path):
+  """With torch installed, each row gets the peer's env-steps/s at the same B, T and hidden
+  size, and the ratio of the two (without torch: the one-line error)."""
+  out = tmp_path / "rows.json"
+  proc = _benchmark("--peer", "--batch_sizes=4", "--horizons=3", "--hidden=8", "--repeats=1",
+                    "--updates_per_call=2", f"--json={out}")
+  if importlib.util.find_spec("torch") is None:
+    assert proc.returncode == 2 and "--peer needs torch" in proc.stderr
+    return
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  (row,) = json.loads(out.read_text())
+  assert row["peer_output"].startswith("torch B=4 T=3: ")
+  assert row["ratio_to_peer"] == row["env_steps_per_second"] / row["peer_env_steps_per_second"]
+  assert "| peer: PyTorch eager LSTM 8 | 4 | 3 |" in proc.stdout

@@ -31,11 +31,15 @@ def hand_case():
 
 
 def test_outcome_tokens_extend_the_vocabulary():
+  """The outcome start tokens are new symbols past a plain model's vocabulary, distinct from
+  each other and from BOS, and like BOS they read no observation."""
   A, O = 3, 2
-  assert tokens.vocab_size(A, O, tokens.NUM_OUTCOMES) == tokens.vocab_size(A, O) + 2
-  assert int(tokens.first_token(-1, A, O)) == tokens.BOS
-  ids = {int(tokens.first_token(k, A, O)) for k in (tokens.FAILURE, tokens.SUCCESS)}
-  assert ids == {tokens.vocab_size(A, O), tokens.vocab_size(A, O) + 1}  # new, distinct symbols
+  plain = tokens.vocab_size(A, O)
+  assert tokens.vocab_size(A, O, tokens.NUM_OUTCOMES) == plain + 2 * (O + 1)
+  bos = int(tokens.start_token(-1, A, O))
+  ids = {int(tokens.start_token(k, A, O)) for k in (tokens.FAILURE, tokens.SUCCESS)}
+  assert bos < plain and len(ids) == 2 and all(plain <= i < plain + 2 * (O + 1) for i in ids)
+  assert {int(tokens.split(i, O)[1]) for i in ids | {bos}} == {O}
 
 
 def test_goal_conditioned_acting_equals_learning():

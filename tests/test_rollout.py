@@ -92,7 +92,8 @@ def test_expert_policy_is_the_policy_its_actions_were_drawn_from(expert_prob):
                              np.broadcast_to(want[:, None], (64, 20, 5)), rtol=1e-6)
 
   task = tasks.make("padlock", epsilon=0.3)
-  traj = rollout.braid(task, policy, key, 8000, expert_prob, expert_policy=True)
+  traj = rollout.braid(task, rollout.uniform_policy(task), key, 8000, expert_prob,
+                       expert_policy=True)
   mask = np.asarray(traj.mask)[..., None]
   drawn = np.eye(task.num_actions)[np.asarray(traj.expert_actions)]  # [B, T, A]
   freq = (drawn * mask).sum(0) / mask.sum(0)

@@ -106,18 +106,18 @@ def test_the_expert_policy_as_target_teaches_the_same_oracles():
 def test_packing_falls_back_and_changes_no_number():
   """`agent.packing`: the update's loss and gradient are those of the plain pass, whether the
   batch fits its rows (padlock demonstrations, 1.5 or 2 per row) or not (8 per row: too few
-  rows).
-  Recurrent agents ignore it."""
+  rows). Recurrent agents ignore it."""
   c = small_config("padlock", "demonstration", kind="transformer", epsilon=0.42)
   task, agent = config_lib.validate(c)
   params = agent.init(jax.random.PRNGKey(0))
-  traj = train.make_act(task, agent, c)(params, jax.random.PRNGKey(1))
-  (want_loss, parts), want_grad = jax.jit(train.make_value_and_grad(agent, c))(params, traj)
+  key = jax.random.PRNGKey(1)
+  (want_loss, parts), want_grad, _ = jax.jit(train.make_value_and_grad(task, agent, c))(
+      params, key)
   assert "packed" not in parts
   for per_row, fits in ((1.5, 1.0), (2, 1.0), (8, 0.0)):
     c.agent.packing = per_row
     config_lib.validate(c)
-    (loss, parts), grad = jax.jit(train.make_value_and_grad(agent, c))(params, traj)
+    (loss, parts), grad, _ = jax.jit(train.make_value_and_grad(task, agent, c))(params, key)
     assert float(parts["packed"]) == fits
     np.testing.assert_allclose(loss, want_loss, rtol=1e-5)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
@@ -125,27 +125,29 @@ def test_packing_falls_back_and_changes_no_number():
   # Recurrent agents ignore it, like the transformer's other fields.
   c.agent.kind = "lstm"
   _, lstm = config_lib.validate(c)
-  (_, parts), _ = jax.jit(train.make_value_and_grad(lstm, c))(lstm.init(jax.random.PRNGKey(0)),
-                                                              traj)
+  (_, parts), _, _ = jax.jit(train.make_value_and_grad(task, lstm, c))(
+      lstm.init(jax.random.PRNGKey(0)), key)
   assert "packed" not in parts
 
 
 @pytest.mark.parametrize("kind", ["lstm", "transformer"])
 def test_microbatches_change_no_number(kind):
-  """`microbatches`: the learning pass over 4 slices of the batch gives the whole batch's
-  loss, parts and gradient, with episodes that end early (padlock: the slices hold different
-  numbers of steps)."""
+  """`microbatches`: the update over 4 slices of the batch gives the whole batch's loss,
+  parts, gradient and trajectory, with episodes that end early (padlock: the slices hold
+  different numbers of steps)."""
   c = small_config("padlock", "mixed", kind=kind, epsilon=0.3)
   c.batch_size, c.agent.hidden, c.agent.width = 36, 16, 16
   task, agent = config_lib.validate(c)
   params = agent.init(jax.random.PRNGKey(0))
-  traj = train.make_act(task, agent, c)(params, jax.random.PRNGKey(1))
-  steps = np.asarray(traj.mask).reshape(9, 4, -1).sum((0, 2))  # per slice j: episodes j + 4i
+  key = jax.random.PRNGKey(1)
+  (want_loss, want_parts), want_grad, want_traj = jax.jit(
+      train.make_value_and_grad(task, agent, c))(params, key)
+  steps = np.asarray(want_traj.mask).reshape(9, 4, -1).sum((0, 2))  # slice j: episodes j + 4i
   assert len(set(steps.tolist())) > 1
-  (want_loss, want_parts), want_grad = jax.jit(train.make_value_and_grad(agent, c))(params, traj)
   c.microbatches = 4
   config_lib.validate(c)
-  (loss, parts), grad = jax.jit(train.make_value_and_grad(agent, c))(params, traj)
+  (loss, parts), grad, traj = jax.jit(train.make_value_and_grad(task, agent, c))(params, key)
+  jax.tree.map(np.testing.assert_array_equal, traj, want_traj)
   np.testing.assert_allclose(loss, want_loss, rtol=1e-5)
   for name in want_parts:
     np.testing.assert_allclose(parts[name], want_parts[name], rtol=1e-5)
@@ -173,7 +175,7 @@ BAD_CONFIGS = [
     (lambda c: setattr(c, "checkpoint_every", 150), "config.checkpoint_every"),
     (lambda c: setattr(c, "keep_checkpoints", 0), "config.keep_checkpoints"),
     (lambda c: setattr(c.agent, "hidden", -3), "config.agent.hidden"),
-    (lambda c: setattr(c.agent, "fused_lstm", None), "config.agent.fused_lstm"),
+    (lambda c: setattr(c, "tensorboard", None), "config.tensorboard"),
     (lambda c: setattr(c.optim, "schedule", "linear"), "config.optim.schedule: unknown"),
     (lambda c: setattr(c.optim, "weight_decay", -0.1), "config.optim.weight_decay"),
     (lambda c: setattr(c.agent, "position", "alibi"), "config.agent.position: unknown"),

@@ -2,9 +2,11 @@
 
 `make(kind, task, **sizes)` returns an `Agent`, which wraps a flax module (`Recurrent` or
 `Transformer`) with the two faces that must agree:
-  policy(params) -> rollout.Policy         acting: one env step (its action and observation
-                                           tokens) at a time, recurrent carry or KV cache;
+  policy(params) -> rollout.Policy         acting: one env step (one token, agents/tokens.py)
+                                           at a time, recurrent carry or KV cache;
   teacher_force(params, traj) -> logits    learning: one pass over the whole braided trajectory.
+A recurrent agent is trained through its acting face instead (`learns_in_rollout`): the logits
+it produced while acting are the teacher-forced pass's, so one recurrence per update suffices.
 """
 
 from __future__ import annotations
@@ -47,49 +49,60 @@ class Agent:
   num_outcomes: int = 0
 
   def _first(self, outcome):
-    return tokens.first_token(-1 if outcome is None else outcome, self.num_actions,
+    return tokens.start_token(-1 if outcome is None else outcome, self.num_actions,
                               self.num_observations)
 
   def _authors(self, intervened):
     return jnp.logical_and(intervened, self.author_tokens)
 
+  def _split(self, out, actions, intervened):
+    """Module head outputs [..., A + 2A·O] and the actions taken, int/bool [...] -> (action
+    logits [..., A], observation logits [..., O] given the taken action with its author)."""
+    A, O = self.num_actions, self.num_observations
+    by_action = out[..., A:].reshape(out.shape[:-1] + (2 * A, O))
+    row = tokens.action_part(actions, self._authors(intervened), A)
+    return out[..., :A], jnp.take_along_axis(by_action, row[..., None, None], -2)[..., 0, :]
+
   def init(self, key: jax.Array) -> Any:
     """Fresh parameters."""
-    example = jnp.zeros((2 * self.horizon,), jnp.int32)
-    return self.module.init(key, example)["params"]
+    return self.module.init(key, jnp.zeros((self.horizon,), jnp.int32))["params"]
 
   @property
   def packs_episodes(self) -> bool:
     """Whether `teacher_force` can pack episodes end to end (`packed`): the transformer."""
     return isinstance(self.module, Transformer)
 
+  @property
+  def learns_in_rollout(self) -> bool:
+    """Whether training takes the losses from the rollout's own logits and differentiates
+    through it (one recurrence per update: recurrent agents) rather than from a second,
+    teacher-forced pass (the transformer, whose pass is parallel over positions)."""
+    return isinstance(self.module, Recurrent)
+
   def policy(self, params, outcome=None) -> rollout.Policy:
-    """Acting face for one episode: carry = (module carry, next-action logits [A]).
+    """Acting face for one episode: carry = (module carry, head output [A + 2A·O]), one
+    module step per env step.
 
     outcome: None/-1 (start with BOS) or the outcome to condition on (int [])."""
-    A = self.num_actions
+    A, O = self.num_actions, self.num_observations
     kwargs = {}
     if isinstance(self.module, Recurrent):
       # Derived from params once: inside the rollout's loop XLA would derive it at every step.
       kwargs["table"] = self.module.apply({"params": params}, method="input_table")
 
-    def step(carry, step_tokens):
-      # Acting needs only the last token's action logits: the modules skip the rest.
-      carry, action_logits, _ = self.module.apply({"params": params}, carry, step_tokens,
-                                                  method="step", last_only=True, **kwargs)
-      return carry, action_logits[-1]
+    def step(carry, token):
+      return self.module.apply({"params": params}, carry, token, method="step", **kwargs)
 
     def initial_carry():
       carry = self.module.apply({"params": params}, method="initial_carry")
-      return step(carry, self._first(outcome)[None])
+      return step(carry, self._first(outcome))
 
     def observe(carry, action, intervened, observation):
-      # The action and observation tokens in one call (one pass through a transformer).
-      step_tokens = jnp.stack([tokens.action_token(action, self._authors(intervened), A),
-                               tokens.observation_token(observation, A)])
-      return step(carry[0], step_tokens)
+      return step(carry[0], tokens.token(action, self._authors(intervened), observation, A, O))
 
-    return rollout.Policy(initial_carry, lambda carry: carry[1], observe)
+    return rollout.Policy(initial_carry, lambda carry: carry[1][:A], observe,
+                          lambda carry, action, intervened:
+                          self._split(carry[1], action, intervened)[1])
 
   def teacher_force(self, params, traj: rollout.Trajectory, outcome=None,
                     packed: packing.Packing | None = None) -> tuple[jax.Array, jax.Array]:
@@ -105,35 +118,32 @@ class Agent:
     B, T = traj.actions.shape
     first = None if outcome is None else jnp.broadcast_to(self._first(outcome), (B,))
     inputs = tokens.encode(traj.actions, self._authors(traj.intervened), traj.observations,
-                           self.num_actions, first)
+                           self.num_actions, self.num_observations, first)
     if packed is None:
-      action_logits, obs_logits = self._pass(params, inputs)
+      out = self._pass(params, inputs)
     else:
       if not self.packs_episodes:
         raise ValueError("agent: only the transformer packs episodes (packed=None otherwise)")
-      action_logits, obs_logits = self._packed_pass(params, inputs, traj.mask, packed)
-    action_logits, obs_logits = action_logits[:, 0::2], obs_logits[:, 1::2]
+      out = self._packed_pass(params, inputs, traj.mask, packed)
+    action_logits, obs_logits = self._split(out, traj.actions, traj.intervened)
     chex.assert_shape(action_logits, (B, T, self.num_actions))
     chex.assert_shape(obs_logits, (B, T, self.num_observations))
     return action_logits, obs_logits
 
   def _pass(self, params, inputs, *rows):
     """The module's teacher-forced pass over int [B, L] inputs (and, packed, the rows'
-    positions and segment ids [B, L]): logits [B, L, A], [B, L, O]."""
-    if getattr(self.module, "batched_pass", False):  # the fused LSTM: time-major, whole batch
-      return self.module.apply({"params": params}, inputs, method="batch_logits")
+    positions and segment ids [B, L]): head outputs [B, L, A + 2A·O]."""
     return jax.vmap(lambda *x: self.module.apply({"params": params}, *x))(inputs, *rows)
 
   def _packed_pass(self, params, inputs, mask, packed: packing.Packing):
-    """inputs int [B, 2T], mask bool [B, T] -> logits [B, 2T, A], [B, 2T, O], episode b's
-    first 2·Σ mask[b] tokens run in their packed row."""
+    """inputs int [B, T], mask bool [B, T] -> head outputs [B, T, A + 2A·O], episode b's
+    first Σ mask[b] tokens run in their packed row."""
     B, L = inputs.shape
     lengths = packing.token_lengths(mask)
     ids = jnp.broadcast_to(jnp.arange(1, B + 1)[:, None], (B, L))  # 0 = no episode
     pos = jnp.broadcast_to(jnp.arange(L), (B, L))
     rows = [packing.pack(packed, x, lengths) for x in (inputs, pos, ids)]
-    out = self._pass(params, *rows)
-    return tuple(packing.unpack(packed, y, L) for y in out)
+    return packing.unpack(packed, self._pass(params, *rows), L)
 
 
 def make(kind: str, task: Task, author_tokens: bool = True, num_outcomes: int = 0,
@@ -141,10 +151,10 @@ def make(kind: str, task: Task, author_tokens: bool = True, num_outcomes: int = 
   """Builds an agent of `kind` ('lstm', 'gru' or 'transformer') for `task`'s alphabets.
 
   options: fields of `config.agent` (hidden, width, num_layers, num_heads, mlp_ratio, position,
-  attention_chunk, fused_lstm) and `scan_unroll`; the ones not given take their defaults from
+  attention_chunk) and `scan_unroll`; the ones not given take their defaults from
   `config.default()`, where each is written and explained once (`config.make_agent` builds
-  an agent from a whole, validated config). Recurrent agents use `hidden`, `fused_lstm` and
-  `scan_unroll`; the transformer the others. `author_tokens`, `num_outcomes`: see `Agent`.
+  an agent from a whole, validated config). Recurrent agents use `hidden` and `scan_unroll`,
+  the transformer the others. `author_tokens`, `num_outcomes`: see `Agent`.
   """
   from causal_meta import config  # config imports this module: the defaults, at call time
   defaults = dict(config.default().agent, scan_unroll=config.default().scan_unroll)
@@ -159,14 +169,14 @@ def make(kind: str, task: Task, author_tokens: bool = True, num_outcomes: int = 
   vocab = tokens.vocab_size(task.num_actions, task.num_observations, num_outcomes)
   if kind in ("lstm", "gru"):
     module = Recurrent(vocab, task.num_actions, task.num_observations, o["hidden"], cell=kind,
-                       scan_unroll=o["scan_unroll"], fused=bool(o["fused_lstm"]))
+                       scan_unroll=o["scan_unroll"])
   elif kind == "transformer":
     if o["width"] % o["num_heads"]:
       raise ValueError(f"agent: 'width' ({o['width']}) must be divisible by 'num_heads' "
                        f"({o['num_heads']})")
-    # BOS + 2T tokens: the last observation token is consumed (and unused) while acting.
+    # T + 1 positions: acting also feeds interaction T (read by no prediction).
     module = Transformer(vocab, task.num_actions, task.num_observations,
-                         max_len=2 * task.horizon + 1, width=o["width"],
+                         max_len=task.horizon + 1, width=o["width"],
                          num_layers=o["num_layers"], num_heads=o["num_heads"],
                          mlp_ratio=o["mlp_ratio"], position=o["position"],
                          attention_chunk=o["attention_chunk"])

@@ -1,6 +1,6 @@
 """Packing episodes end to end for the transformer's learning pass.
 
-An episode that ends early (the padlock opens) leaves the rest of its row of 2T tokens as
+An episode that ends early (the padlock opens) leaves the rest of its row of T tokens as
 padding that the learning pass computes and the loss masks out: with the padlock's expert
 (ε = 0.42) over half of every row. Packed, a row holds several episodes, each attending only
 to itself (`segments`) with its own positions, so the logits of every step that happened are
@@ -36,15 +36,14 @@ class Packing:
 
 
 def token_lengths(mask: jax.Array) -> jax.Array:
-  """bool [B, T] steps that happened -> int32 [B] input tokens the learning pass needs: two
-  per step (the token before the action, which predicts it, and the action, which predicts
-  the observation)."""
-  return 2 * jnp.sum(mask, -1).astype(jnp.int32)
+  """bool [B, T] steps that happened -> int32 [B] input tokens the learning pass needs: one
+  per step (agents/tokens.py)."""
+  return jnp.sum(mask, -1).astype(jnp.int32)
 
 
 def pack_episodes(mask: jax.Array, num_rows: int) -> Packing:
-  """Packs the episodes of bool [B, T] `mask` into `num_rows` rows of 2T tokens."""
-  return first_fit_decreasing(token_lengths(mask), num_rows, 2 * mask.shape[-1])
+  """Packs the episodes of bool [B, T] `mask` into `num_rows` rows of T tokens."""
+  return first_fit_decreasing(token_lengths(mask), num_rows, mask.shape[-1])
 
 
 def first_fit_decreasing(lengths: jax.Array, num_rows: int, row_len: int) -> Packing:

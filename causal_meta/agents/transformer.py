@@ -1,8 +1,8 @@
 """A causal decoder-only transformer with a fixed-size KV cache for acting.
 
-Learning is one parallel causal pass over the token sequence; acting feeds the new tokens of
-an env step (action and observation) in one call, writing their keys and values into a cache
-of `max_len` slots, so a step never recomputes the prefix.
+Learning is one parallel causal pass over the token sequence; acting feeds an env step's one
+token (agents/tokens.py), writing its keys and values into a cache of `max_len` slots, so a
+step never recomputes the prefix.
 """
 
 from __future__ import annotations
@@ -92,33 +92,21 @@ class Block(nn.Module):
       out = attention(q, k, v, mask)
     return self._mlp(x + self.proj(out))
 
-  def step(self, x, cache_k, cache_v, pos, last_only=False):
-    """n consecutive positions pos, …, pos+n-1: x [n, width]; cache_k, cache_v [H, S, D];
-    returns (y [n, width] (or [1, width], the last token's, with `last_only`), cache_k,
-    cache_v).
-
-    last_only: attend and run the MLP for the last token only (all n are written): acting's
-    top layer needs no more, as the other tokens' outputs there feed only unused logits.
+  def step(self, x, cache_k, cache_v, pos):
+    """One position pos: x [1, width]; cache_k, cache_v [H, S, D] -> (y [1, width], cache_k,
+    cache_v), the token's key and value written into slot pos before it attends.
 
     Heads lead the cache so that, batched over episodes, the attention products have their
-    batch dimensions (episode, head) leading and read the cache without a transpose. The n
-    tokens are written before any of them attends: a token written after another had read
-    the cache would make XLA copy the cache in between."""
-    n = x.shape[0]
-    q, k, v = self._qkv(x, pos + jnp.arange(n))  # each [n, H, D]
-    k, v = jnp.swapaxes(k, 0, 1), jnp.swapaxes(v, 0, 1)  # [H, n, D]
-    cache_k = jax.lax.dynamic_update_slice_in_dim(cache_k, k, pos, 1)
-    cache_v = jax.lax.dynamic_update_slice_in_dim(cache_v, v, pos, 1)
-    mask = jnp.arange(cache_k.shape[1])[None, :] <= pos + jnp.arange(n)[:, None]  # [n, S]
-    queries = [n - 1] if last_only else range(n)
-    # One query at a time: on the CPU, XLA runs the n-query product (the query axis between
-    # the batch axes) 2-3x slower than n one-query products (BENCHMARKS.md).
-    att = jnp.stack([self.proj(attention(q[i], cache_k, cache_v, mask[i])) for i in queries])
-    return self._mlp(x[queries[0]:] + att), cache_k, cache_v
+    batch dimensions (episode, head) leading and read the cache without a transpose."""
+    q, k, v = self._qkv(x, pos[None])  # each [1, H, D]
+    cache_k = jax.lax.dynamic_update_slice_in_dim(cache_k, jnp.swapaxes(k, 0, 1), pos, 1)
+    cache_v = jax.lax.dynamic_update_slice_in_dim(cache_v, jnp.swapaxes(v, 0, 1), pos, 1)
+    mask = jnp.arange(cache_k.shape[1]) <= pos  # [S]
+    return self._mlp(x + self.proj(attention(q, cache_k, cache_v, mask))), cache_k, cache_v
 
 
 class Transformer(nn.Module):
-  """Token embeddings, `num_layers` blocks, final LN, two linear heads.
+  """Token embeddings, `num_layers` blocks, final LN, one linear head (as `Recurrent`'s).
 
   position: how a token's position enters: "learned" (an embedding added to the token's),
   "rope" (rotary: queries and keys rotated, attention sees relative offsets) or "none" (only
@@ -144,47 +132,49 @@ class Transformer(nn.Module):
   attention_chunk: int = 0  # learning pass: > 0 attends in chunks of this many queries
 
   def setup(self):
-    self.embed = nn.Embed(self.vocab_size, self.width)
+    # The two parts of a token (agents/tokens.py), embedded apart and added.
+    O = self.num_observations
+    self.embed = nn.Embed(self.vocab_size // (O + 1), self.width)
+    self.observation_embed = nn.Embed(O + 1, self.width)
     if self.position == "learned":
       self.pos_embed = self.param("pos_embed", nn.initializers.normal(0.02),
                                   (self.max_len, self.width))
     self.blocks = [Block(self.width, self.num_heads, self.mlp_ratio, self.position == "rope",
                          self.attention_chunk) for _ in range(self.num_layers)]
     self.ln_f = nn.LayerNorm()
-    self.head = nn.Dense(self.num_actions + self.num_observations)
+    A = self.num_actions
+    self.head = nn.Dense(A + 2 * A * O)
 
-  def _heads(self, x):
-    out = self.head(self.ln_f(x))
-    return out[..., :self.num_actions], out[..., self.num_actions:]
+  def _embed(self, tokens):
+    action_part, observation_part = jnp.divmod(tokens, self.num_observations + 1)
+    return self.embed(action_part) + self.observation_embed(observation_part)
 
   def initial_carry(self):
     empty = jnp.zeros((self.num_heads, self.max_len, self.width // self.num_heads))
     empty = (empty,) * self.num_layers
     return empty, empty, jnp.zeros((), jnp.int32)
 
-  def step(self, carry, tokens, last_only=False):
-    """Feeds int32 [n] tokens in one pass through the layers: (carry, action logits [n, A],
-    observation logits [n, O]). Acting feeds an env step's action and observation together.
-    last_only: logits for the last token only ([1, A], [1, O]); the carry is the same."""
+  def step(self, carry, token):
+    """Feeds one int32 [] token through the layers: (carry, head output [A + 2A·O])."""
     keys, values, pos = carry
-    x = self.embed(tokens)
+    x = self._embed(token[None])  # [1, width]
     if self.position == "learned":
-      x = x + jax.lax.dynamic_slice_in_dim(self.pos_embed, pos, tokens.shape[0])
+      x = x + jax.lax.dynamic_slice_in_dim(self.pos_embed, pos, 1)
     new_k, new_v = [], []
-    for i, (layer, k, v) in enumerate(zip(self.blocks, keys, values)):
-      x, k, v = layer.step(x, k, v, pos, last_only and i == self.num_layers - 1)
+    for layer, k, v in zip(self.blocks, keys, values):
+      x, k, v = layer.step(x, k, v, pos)
       new_k.append(k)
       new_v.append(v)
-    return (tuple(new_k), tuple(new_v), pos + tokens.shape[0]), *self._heads(x)
+    return (tuple(new_k), tuple(new_v), pos + 1), self.head(self.ln_f(x[0]))
 
   def __call__(self, tokens, positions=None, segments=None):
-    """Teacher-forced causal pass over int32 [L] tokens: ([L, A], [L, O]).
+    """Teacher-forced causal pass over int32 [L] tokens: head outputs [L, A + 2A·O].
 
     A packed row (`packing.py`) gives each token its position in its own sequence
     (positions int [L], default 0…L-1) and the sequence it belongs to (segments int [L])."""
-    x = self.embed(tokens)
+    x = self._embed(tokens)
     if self.position == "learned":
       x = x + (self.pos_embed[:x.shape[0]] if positions is None else self.pos_embed[positions])
     for block in self.blocks:
       x = block(x, positions, segments)
-    return self._heads(x)
+    return self.head(self.ln_f(x))

@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# The 2-core CPU grid of BENCHMARKS.md: batch sizes 256 to 65,536, horizons 20, 100 and 500
-# where they fit in the machine's 24 GB. A setting that does not fit as it is prints an
-# out-of-memory row (with the bytes XLA asked for) and runs again with the learning pass in
-# attention chunks of 50 or in microbatches (memory changes, not the update). Run from the
-# repository root with nothing else running. Writes grid.txt (each command, its table, its wall
-# time and peak RSS) and grid.json (each command and its rows) beside this file.
+# The 2-core CPU table of BENCHMARKS.md: the LSTM and the transformer at B = 256, 1,024 and
+# 4,096, T = 20 and 100, each setting followed by the PyTorch eager peer at the same B and T
+# (`--peer`: needs torch), then the time to KL <= 0.01 for seeds 0-2. Run from the repository
+# root with nothing else running. Writes grid.txt (each command, its table, its wall time and
+# peak RSS) and grid.json (each command and its rows) beside this file.
 set -u
 d=docs/results/cpu_benchmarks
 tmp=$(mktemp -d)
@@ -20,20 +19,13 @@ b() {
     | sed 's/^[[:space:]]*/# \/usr\/bin\/time -v: /' >> "$d/grid.txt"
   echo >> "$d/grid.txt"
 }
-b --agent=lstm --batch_sizes=256,1024,4096 --horizons=20,100
-b --agent=lstm --batch_sizes=256,1024,4096 --horizons=500 --updates_per_call=2
-b --agent=lstm --batch_sizes=65536 --horizons=20 --updates_per_call=2
-b --agent=lstm --batch_sizes=65536 --horizons=100 --updates_per_call=1
-b --agent=lstm --microbatches=4 --batch_sizes=65536 --horizons=100 --updates_per_call=1
-b --agent=lstm --microbatches=16 --batch_sizes=65536 --horizons=500 --updates_per_call=1
-b --agent=transformer --batch_sizes=256,1024 --horizons=20
-b --agent=transformer --batch_sizes=4096 --horizons=20 --updates_per_call=2
-b --agent=transformer --batch_sizes=65536 --horizons=20 --updates_per_call=1
-b --agent=transformer --microbatches=4 --batch_sizes=65536 --horizons=20 --updates_per_call=1
-b --agent=transformer --batch_sizes=256,1024 --horizons=100 --updates_per_call=2
-b --agent=transformer --batch_sizes=4096 --horizons=100 --updates_per_call=1
-b --agent=transformer --attention_chunk=50 --batch_sizes=4096 --horizons=100 --updates_per_call=1
-b --agent=transformer --attention_chunk=50 --batch_sizes=256 --horizons=500 --updates_per_call=1
+b --peer --agent=lstm --batch_sizes=256,1024,4096 --horizons=20,100
+b --peer --agent=transformer --batch_sizes=256,1024,4096 --horizons=20
+b --peer --agent=transformer --batch_sizes=256,1024 --horizons=100 --updates_per_call=2
+b --peer --agent=transformer --batch_sizes=4096 --horizons=100 --updates_per_call=1 --repeats=3
+for seed in 0 1 2; do
+  b --target_kl=0.01 --batch_sizes=256 --seed=$seed
+done
 python3 - "$tmp" "$n" "$d/grid.json" <<'PY'
 import json, sys
 tmp, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]

@@ -1,5 +1,6 @@
-"""Temporary memory XLA's buffer assignment plans for the transformer's learning pass (the
-gradient of the teaching loss on one batch), from the compiled program's memory analysis.
+"""Temporary memory XLA's buffer assignment plans for the transformer's rollout and learning
+pass (the gradient of the teaching loss on one batch), from the compiled program's memory
+analysis.
 Compiled for this machine's backend; nothing is run. Usage (printed: learning_pass_memory.txt):
 
   python docs/results/cpu_options/learning_pass_memory.py B T [--attention_chunk=N]
@@ -11,7 +12,7 @@ import sys
 import jax
 
 from causal_meta import config as config_lib
-from causal_meta import rollout, train
+from causal_meta import train
 
 
 def main(batch_size: int, horizon: int, chunk: int, microbatches: int) -> None:
@@ -22,10 +23,8 @@ def main(batch_size: int, horizon: int, chunk: int, microbatches: int) -> None:
   config.task.bandit.horizon = horizon
   task, agent = config_lib.validate(config)
   params = agent.init(jax.random.PRNGKey(0))
-  traj = jax.eval_shape(lambda p: rollout.braid(task, agent.policy(p), jax.random.PRNGKey(1),
-                                                batch_size), params)
-  grad = jax.jit(lambda p, tr: train.make_value_and_grad(agent, config)(p, tr)[1])
-  memory = grad.lower(params, traj).compile().memory_analysis()
+  grad = jax.jit(lambda p, k: train.make_value_and_grad(task, agent, config)(p, k)[1])
+  memory = grad.lower(params, jax.random.PRNGKey(1)).compile().memory_analysis()
   print(f"transformer 2x64 B={batch_size} T={horizon} attention_chunk={chunk} "
         f"microbatches={microbatches}: temp "
         f"{memory.temp_size_in_bytes / 2**30:.2f} GiB, arguments "
