@@ -15,7 +15,7 @@ import pytest
 
 from causal_meta import benchmark
 from causal_meta import config as config_lib
-from causal_meta import rollout, train
+from causal_meta import evaluate, rollout, train
 
 
 def test_update_is_traced_once_over_many_chunks():
@@ -219,3 +219,16 @@ def test_peer_runs_beside_each_setting(tmp_path):
   assert row["peer_output"].startswith("torch B=4 T=3: ")
   assert row["ratio_to_peer"] == row["env_steps_per_second"] / row["peer_env_steps_per_second"]
   assert "| peer: PyTorch eager LSTM 8 | 4 | 3 |" in proc.stdout
+
+
+def test_the_time_to_target_measures_the_runs_kl():
+  """The lean evaluation the time to a target KL uses gives `agent_metrics`' own
+  kl_action_interventional, on a padlock agent whose episodes end early."""
+  config = config_lib.default()
+  config.task.name, config.agent.hidden = "padlock", 8
+  task, agent = config_lib.validate(config)
+  params = agent.init(jax.random.PRNGKey(0))
+  key = jax.random.PRNGKey(3)
+  want = evaluate.agent_metrics(task, agent, params, key, 64)["kl_action_interventional"]
+  assert float(want) > 0
+  np.testing.assert_allclose(evaluate.action_kl(task, agent, params, key, 64), want, rtol=1e-6)
