@@ -4,8 +4,10 @@ Braided rollouts, factual and counterfactual teaching, and the exact Bayes-optim
 (Ortega et al., "Shaking the foundations", and companions). See README.md.
 """
 
+# The package's one version string: setup.cfg reads it (`attr:`), CITATION.cff repeats it.
+__version__ = "0.1.0"
+
 from causal_meta import oracle, rollout, tasks
 from causal_meta.train import train_and_evaluate
 
-__version__ = "0.1.0"
 __all__ = ["oracle", "rollout", "tasks", "train_and_evaluate"]

@@ -14,9 +14,6 @@ mid-save leaves the previous steps intact.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import shutil
 import warnings
 from typing import Any, Callable
 
@@ -25,20 +22,28 @@ import flax.traverse_util
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
+
+from causal_meta import workdir as workdir_lib
 
 SUBDIR = "checkpoints"
 CORRUPT_SUBDIR = "corrupt_checkpoints"
-# Fields a run may change when it resumes without a warning (e.g. training for longer).
+# Fields a run may change when it resumes (training for longer, logging, the cluster it runs
+# on); a change to any other field stops the resume unless explicitly allowed.
 RESUMABLE_CHANGES = ("num_updates", "log_every", "checkpoint_every", "keep_checkpoints",
-                     "tensorboard", "eval_episodes")
+                     "tensorboard", "eval_episodes", "updates_per_call", "distributed")
 
 
 class IncompatibleCheckpoint(ValueError):
   """The workdir's checkpoints were written for another model: a one-line user error."""
 
 
-def directory(workdir: str) -> str:
-  return os.path.join(os.path.abspath(workdir), SUBDIR)
+class ConfigChanged(IncompatibleCheckpoint):
+  """Resuming with a config that differs in fields a resume may not change."""
+
+
+def directory(workdir) -> epath.Path:
+  return workdir_lib.path(workdir) / SUBDIR
 
 
 def manager(workdir: str, keep: int) -> ocp.CheckpointManager:
@@ -130,8 +135,8 @@ def check_compatible(saved: dict, wanted: dict, where: str, config_dict: dict,
       f"the config it was written with")
 
 
-def directory_of(mngr) -> str:
-  return str(mngr.directory)
+def directory_of(mngr) -> epath.Path:
+  return epath.Path(mngr.directory)
 
 
 def _restore_step(mngr, step: int, template_host: dict) -> tuple[dict, dict]:
@@ -153,13 +158,21 @@ def _saved_config(mngr, step: int) -> dict:
     return {}
 
 
+def _resumable(change: str) -> bool:
+  field = change.split(":")[0]
+  return any(field == f or field.startswith(f + ".") for f in RESUMABLE_CHANGES)
+
+
 def restore_latest(mngr: ocp.CheckpointManager, template, config_dict: dict,
-                   warn: Callable[[str], Any] = None, defaults: dict | None = None):
+                   warn: Callable[[str], Any] = None, defaults: dict | None = None,
+                   allow_changes: bool = False, changes: list | None = None):
   """The newest readable checkpoint as a TrainState like `template`, or None if none.
 
-  A checkpoint written with another config is restored with a warning naming the fields that
-  differ (`defaults`: the default config, so that fields added since it was written are named
-  only if set away from their defaults).
+  The config it was written with is compared with `config_dict` (`defaults`: the default
+  config, so that fields added since it was written count only if set away from their
+  defaults). Changes to `RESUMABLE_CHANGES` are allowed; any other raises `ConfigChanged`
+  (one line listing them) unless `allow_changes`, when they come with a warning. Every change
+  is appended to `changes` (a list, if given) for the run's history.
 
   A checkpoint that fails to restore or whose digest does not match is moved aside to
   WORKDIR/corrupt_checkpoints/<step> with a warning naming it, and the previous one is tried.
@@ -169,7 +182,7 @@ def restore_latest(mngr: ocp.CheckpointManager, template, config_dict: dict,
   template_host = _host_tree(template)
   wanted = _shapes(template_host)
   for step in sorted(mngr.all_steps(), reverse=True):
-    path = os.path.join(directory_of(mngr), str(step))
+    path = directory_of(mngr) / str(step)
     try:
       saved = _shapes(mngr.item_metadata(step)["state"].tree)
     except Exception:  # pylint: disable=broad-except  (unreadable: the restore below says so)
@@ -186,22 +199,28 @@ def restore_latest(mngr: ocp.CheckpointManager, template, config_dict: dict,
            f"{str(e).splitlines()[0][:200] if str(e) else ''}); moved to {aside}, trying the "
            f"previous one")
       continue
-    changed = [d for d in _config_diff(meta.get("config", {}), config_dict, defaults=defaults)
-               if d.split(":")[0] not in RESUMABLE_CHANGES]
-    if changed:  # the run goes on with this config; say so rather than mix silently
+    diff = _config_diff(meta.get("config", {}), config_dict, defaults=defaults)
+    if changes is not None:
+      changes.extend(diff)
+    changed = [d for d in diff if not _resumable(d)]
+    if changed and not allow_changes:
+      raise ConfigChanged(
+          f"workdir's checkpoint {path} was written with another config: {'; '.join(changed)}"
+          f"; rerun with that config, use another --workdir, or pass --allow_config_change")
+    if changed:  # allowed: the run goes on with this config; say so rather than mix silently
       warn(f"resuming from {path}, written with another config: {'; '.join(changed)}")
     return flax.serialization.from_state_dict(template, jax.tree.map(jax.numpy.asarray, host))
   return None
 
 
-def _move_aside(mngr, step: int) -> str:
-  src = os.path.join(directory_of(mngr), str(step))
-  dst_dir = os.path.join(os.path.dirname(directory_of(mngr)), CORRUPT_SUBDIR)
-  os.makedirs(dst_dir, exist_ok=True)
-  dst = os.path.join(dst_dir, str(step))
-  if os.path.exists(dst):
-    shutil.rmtree(dst)
-  shutil.move(src, dst)
+def _move_aside(mngr, step: int) -> epath.Path:
+  src = directory_of(mngr) / str(step)
+  dst_dir = directory_of(mngr).parent / CORRUPT_SUBDIR
+  dst_dir.mkdir(parents=True, exist_ok=True)
+  dst = dst_dir / str(step)
+  if dst.exists():
+    dst.rmtree()
+  src.rename(dst)
   mngr.reload()  # forget the moved step
   return dst
 
@@ -217,6 +236,6 @@ def load_state_dict(workdir: str, step: int | None = None) -> tuple[dict, dict]:
                                                         meta=ocp.args.JsonRestore()))
   host = jax.tree.map(np.asarray, restored["state"])
   if restored["meta"].get("state_sha256") != digest(host):
-    raise ValueError(f"checkpoint {directory(workdir)}/{step}: digest mismatch")
+    raise ValueError(f"checkpoint {directory(workdir) / str(step)}: digest mismatch")
   mngr.close()
   return host, restored["meta"]

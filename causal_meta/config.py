@@ -74,9 +74,12 @@ def default() -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.tensorboard = True             # also write WORKDIR/tensorboard/events.out.tfevents.*
   # Data parallel over every device (batch_size and eval_episodes must divide by their count).
-  # Multi-host: True calls jax.distributed.initialize() before JAX touches a device (the
-  # coordinator comes from the environment); start the same command on every host.
-  c.distributed = False
+  # Multi-process (several hosts, or several processes on one): `enabled` calls
+  # jax.distributed.initialize() before JAX touches a device; start the same command in every
+  # process. Left unset ("", 0, -1), the coordinator, process count and id come from JAX's
+  # cluster detection (SLURM, Cloud TPU, Kubernetes...); set, all three are given.
+  c.distributed = ml_collections.ConfigDict(dict(
+      enabled=False, coordinator_address="", num_processes=0, process_id=-1))
   return c
 
 
@@ -98,9 +101,10 @@ def make_task(config) -> tasks.Task:
 
 
 def make_agent(config, task) -> agents.Agent:
-  """The agent `config.agent` describes (validated by `validate`). Naive conditioning reads
-  every action as the expert's (see agents.Agent)."""
-  options = {k: v for k, v in config.agent.items() if k not in ("kind", "packing")}
+  """The agent `config.agent` describes (validated by `validate`): the builder of
+  `config.agent.kind` (agents.register) gets every other field of config.agent. Naive
+  conditioning reads every action as the expert's (see agents.Agent)."""
+  options = {k: v for k, v in config.agent.items() if k != "kind"}
   try:
     return agents.make(config.agent.kind, task, scan_unroll=config.scan_unroll,
                        author_tokens=config.teaching != "demonstration", **options)
@@ -114,8 +118,15 @@ def _one_of(*allowed) -> Callable[[Any], str | None]:
       ", ".join(map(str, allowed))
 
 
+def _registered(names: Callable[[], list[str]]) -> Callable[[Any], str | None]:
+  """`_one_of` what `names()` returns when the check runs: a name registered after import (in
+  a notebook, an experiment file) validates."""
+  return lambda v: _one_of(*names())(v)
+
+
 def _integer(low: int | None = None) -> Callable[[Any], str | None]:
-  what = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}[low]
+  what = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
+      low, f"an integer >= {low}")
   ok = lambda v: isinstance(v, int) and not isinstance(v, bool) and (low is None or v >= low)
   return lambda v: None if ok(v) else f"must be {what}, got {v!r}"
 
@@ -133,10 +144,17 @@ def _boolean(v) -> str | None:
   return None if isinstance(v, bool) else f"must be True or False, got {v!r}"
 
 
+def _address(v) -> str | None:
+  """'' (JAX's cluster detection) or HOST:PORT."""
+  host, _, port = v.rpartition(":") if isinstance(v, str) else ("", "", "")
+  ok = v == "" or (host and port.isdigit() and 0 < int(port) < 65536)
+  return None if ok else f"must be HOST:PORT (e.g. 10.0.0.1:1234) or '' (detected), got {v!r}"
+
+
 FIELDS: dict[str, Callable[[Any], str | None]] = {
     "seed": _integer(),
-    "task.name": _one_of(*sorted(n for n in tasks.REGISTRY if n != "tabular")),
-    "agent.kind": _one_of(*agents.KINDS),
+    "task.name": _registered(lambda: [n for n in tasks.names() if n != "tabular"]),
+    "agent.kind": _registered(agents.kinds),
     "agent.hidden": _integer(1),
     "agent.width": _integer(1),
     "agent.num_layers": _integer(1),
@@ -167,7 +185,10 @@ FIELDS: dict[str, Callable[[Any], str | None]] = {
     "checkpoint_every": _integer(0),
     "keep_checkpoints": _integer(1),
     "tensorboard": _boolean,
-    "distributed": _boolean,
+    "distributed.enabled": _boolean,
+    "distributed.coordinator_address": _address,
+    "distributed.num_processes": _integer(0),
+    "distributed.process_id": _integer(-1),
 }
 
 
@@ -177,9 +198,11 @@ def _get(config, path: str):
   return config
 
 
-def check_fields(config) -> None:
-  """Each field against its row of `FIELDS`: ValueError 'config.FIELD: PROBLEM'."""
+def check_fields(config, skip: tuple[str, ...] = ()) -> None:
+  """Each field but `skip` against its row of `FIELDS`: ValueError 'config.FIELD: PROBLEM'."""
   for path, check in FIELDS.items():
+    if path in skip:
+      continue
     try:
       value = _get(config, path)
     except KeyError:
@@ -189,13 +212,26 @@ def check_fields(config) -> None:
       raise ValueError(f"config.{path}: {problem}")
 
 
-def validate(config, num_devices: int | None = None) -> tuple[tasks.Task, agents.Agent]:
+def validate(config, num_devices: int | None = None, task: tasks.Task | None = None,
+             agent: agents.Agent | None = None) -> tuple[tasks.Task, agents.Agent]:
   """Checks every field; returns the task and agent it describes. Raises ValueError naming
   the field and the allowed values. `num_devices`: what the batch is split over (default: all
-  devices, after `jax.distributed.initialize()` if `config.distributed`)."""
-  check_fields(config)
-  task = make_task(config)
-  agent = make_agent(config, task)
+  devices, after `jax.distributed.initialize()` if `config.distributed.enabled`).
+
+  `task`, `agent`: objects built by the caller, used instead of the ones `config.task` and
+  `config.agent` name (whose `task.name` and `agent.kind` are then not checked); the agent
+  must have the task's sizes."""
+  skip = (("task.name",) if task is not None else ()) + \
+      (("agent.kind",) if agent is not None else ())
+  check_fields(config, skip)
+  if task is None:
+    task = make_task(config)
+  elif not isinstance(task, tasks.Task):
+    raise ValueError(f"task: must be a causal_meta.tasks.Task, got {type(task).__name__}")
+  if agent is None:
+    agent = make_agent(config, task)
+  else:
+    agents.check_matches(agent, task)
   if config.batch_size % config.microbatches:
     raise ValueError(f"config.microbatches: must divide config.batch_size "
                      f"({config.batch_size}), got {config.microbatches!r}")
@@ -207,6 +243,7 @@ def validate(config, num_devices: int | None = None) -> tuple[tasks.Task, agents
     if config[path] % config.updates_per_call:
       raise ValueError(f"config.{path} ({config[path]}) must be a multiple of "
                        f"config.updates_per_call ({config.updates_per_call})")
+  _check_distributed(config.distributed)
   if num_devices is None:
     parallel.initialize_distributed(config)
     num_devices = jax.device_count()
@@ -216,3 +253,16 @@ def validate(config, num_devices: int | None = None) -> tuple[tasks.Task, agents
     raise ValueError(f"config.agent.packing: packing episodes across {num_devices} devices is "
                      f"not supported; use packing=1")
   return task, agent
+
+
+def _check_distributed(d) -> None:
+  """The process fields: all unset (JAX detects them) or all set, with 0 <= id < count."""
+  given = [d.coordinator_address != "", d.num_processes > 0, d.process_id >= 0]
+  if any(given) and not all(given):
+    raise ValueError("config.distributed: coordinator_address, num_processes and process_id "
+                     "are set together or not at all (unset: JAX's cluster detection)")
+  if all(given) and d.process_id >= d.num_processes:
+    raise ValueError(f"config.distributed.process_id: must be in [0, num_processes = "
+                     f"{d.num_processes}), got {d.process_id}")
+  if any(given) and not d.enabled:
+    raise ValueError("config.distributed.enabled: must be True when the process fields are set")

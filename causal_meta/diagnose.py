@@ -13,12 +13,12 @@ Command line: `python -m launch.diagnose --workdir=DIR`.
 from __future__ import annotations
 
 import json
-import os
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from etils import epath
 
 from causal_meta import checkpoints, evaluate, train
 from causal_meta import config as config_lib
@@ -28,11 +28,10 @@ def diagnose(workdir: str, episodes: int | None = None) -> dict[str, dict[str, n
   """{'own': d, 'expert': d}, each d = {kl_action_conditional (mean, nats/step),
   kl_action_conditional_by_step [T], running_by_step [T]} as numpy. `episodes`: expert
   episodes (default: the run's eval_episodes)."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
+  path = epath.Path(workdir) / "config.json"
+  if not path.exists():
     raise FileNotFoundError(f"no config.json in {workdir} (not a run directory?)")
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+  config = ml_collections.ConfigDict(json.loads(path.read_text()))
   task, agent = config_lib.validate(config, 1)
   state, _ = checkpoints.load_state_dict(workdir)
   params = jax.tree.map(jnp.asarray, state["params"])

@@ -6,10 +6,11 @@ The training code is written for one device and told where the batch axis lives 
 inserts the all-reduce of the gradients (the loss is a mean over the batch, so the all-reduced
 gradient is the single-device one). One device is a mesh of one: the same code path.
 
-Multi-host: set `config.distributed = True` and start the same program on every host;
-`initialize_distributed` calls `jax.distributed.initialize()` (coordinator, process count and
-id from the environment, e.g. SLURM or Cloud TPU) before JAX touches a device. `jax.devices()`
-is then every host's devices, and the mesh spans them all.
+Multi-process: set `config.distributed.enabled = True` and start the same program in every
+process; `initialize_distributed` calls `jax.distributed.initialize()` (coordinator, process
+count and id from the config, or from the environment: SLURM, Cloud TPU) before JAX touches a
+device. `jax.devices()` is then every process's devices, the mesh spans them all, and the
+batch is split over all of them; only process 0 writes the run's files (`is_primary`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,20 @@ AXIS = "data"
 
 
 def initialize_distributed(config) -> None:
-  """`jax.distributed.initialize()` once, if `config.distributed`. Call before anything asks
-  JAX for devices (`config.validate` does)."""
-  if config.get("distributed", False) and not jax.distributed.is_initialized():
-    jax.distributed.initialize()
+  """`jax.distributed.initialize()` once, if `config.distributed.enabled`, with the config's
+  coordinator, process count and id where set (else JAX's cluster detection). Call before
+  anything asks JAX for devices (`config.validate` does)."""
+  d = config.distributed
+  if d.enabled and not jax.distributed.is_initialized():
+    jax.distributed.initialize(coordinator_address=d.coordinator_address or None,
+                               num_processes=d.num_processes or None,
+                               process_id=None if d.process_id < 0 else d.process_id)
+
+
+def is_primary() -> bool:
+  """Whether this process writes the run's files (process 0; the only one without
+  `jax.distributed`). Every process runs every computation: they are SPMD programs."""
+  return jax.process_index() == 0
 
 
 def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -67,3 +78,12 @@ def check_divisible(field: str, value: int, num_devices: int) -> None:
     raise ValueError(f"config.{field} ({value}) must be a multiple of the device count "
                      f"({num_devices}), over which it is split; allowed: multiples of "
                      f"{num_devices}, e.g. {lo} or {lo + num_devices}")
+
+
+def agree(ok: bool) -> bool:
+  """Process 0's `ok`, in every process (a decision only process 0 can make, such as taking
+  the workdir's lock, that all must follow). One process: `ok` itself."""
+  if jax.process_count() == 1:
+    return ok
+  from jax.experimental import multihost_utils
+  return bool(multihost_utils.broadcast_one_to_all(np.asarray(ok)))

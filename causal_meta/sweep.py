@@ -4,6 +4,11 @@ seed sweeps trained in one compiled program (`train_seeds`: `python -m launch.sw
 
   python -m launch.sweep --config=experiments/bandit.py --workdir=runs/grid \
       --grid=teaching=counterfactual,demonstration,mixed --grid=agent.kind=lstm,transformer
+
+A grid splits over the tasks of a job array: `--shard=i/N` trains run j of the ordered
+combinations iff j % N == i (round-robin, i is 0-based) and writes its own table
+WORKDIR/shards/i-of-N.csv; `--collect` then reads every run's summary.json and writes
+WORKDIR/results.csv and results.md in grid order.
 """
 
 from __future__ import annotations
@@ -11,25 +16,31 @@ from __future__ import annotations
 import copy
 import csv
 import functools
+import io
 import itertools
 import json
-import os
+import re
 import time
 from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from etils import epath
 
 from causal_meta import checkpoints
 from causal_meta import config as config_lib
-from causal_meta import evaluate, train
+from causal_meta import evaluate, parallel, train
 
 COLUMNS = ("task", "agent", "teaching", "kl_action_interventional", "kl_action_conditional",
            "kl_observation_interventional", "kl_observation_conditional", "mean_reward",
            "best_action_rate", "success_rate", "oracle_interventional_reward",
            "oracle_interventional_best_action_rate", "oracle_conditional_reward",
            "oracle_conditional_best_action_rate", "updates", "wall_seconds")
+
+
+class MissingRuns(ValueError):
+  """`collect` found runs of the grid without a summary.json (not trained, or not finished)."""
 
 
 def parse_axis(spec: str, config) -> tuple[str, list[Any]]:
@@ -47,6 +58,23 @@ def parse_axis(spec: str, config) -> tuple[str, list[Any]]:
     raise ValueError(f"--grid: values for {path} must be {kind.__name__}, got {values!r}") \
         from None
   return path, cast
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+  """'1/4' -> (1, 4): the share of the grid one task of a job array trains."""
+  match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", spec)
+  if not match or not int(match[1]) < int(match[2]):
+    raise ValueError(f"--shard: expected i/N with 0 <= i < N, got {spec!r}")
+  return int(match[1]), int(match[2])
+
+
+def shard(runs: Sequence, index: int, count: int) -> list:
+  """Round-robin: run j of the ordered grid belongs to shard j % count."""
+  return list(runs[index::count])
+
+
+def shard_name(index: int, count: int) -> str:
+  return f"{index}-of-{count}"
 
 
 def _get(config, path):
@@ -67,7 +95,13 @@ def _set(config, path, value):
 
 
 def configs(base, axes: Sequence[tuple[str, list[Any]]]):
-  """Every combination, validated before any run starts: [(name, config)]."""
+  """Every combination, validated before any run starts: [(name, config)] in grid order (the
+  last axis varies fastest). A run is named by the full field paths of its values
+  (`agent.kind=lstm_teaching=counterfactual`), so axes with the same leaf do not collide."""
+  paths = [p for p, _ in axes]
+  for path in paths:
+    if paths.count(path) > 1:
+      raise ValueError(f"--grid: {path} is given twice; give each field one axis")
   out = []
   for values in itertools.product(*(v for _, v in axes)):
     config = copy.deepcopy(base)
@@ -75,34 +109,67 @@ def configs(base, axes: Sequence[tuple[str, list[Any]]]):
       for (path, _), value in zip(axes, values):
         _set(config, path, value)
     config_lib.validate(config)
-    name = "_".join(f"{p.split('.')[-1]}={v}" for (p, _), v in zip(axes, values)) or "run"
+    name = "_".join(f"{p}={v}" for (p, _), v in zip(axes, values)) or "run"
     out.append((name, config))
   return out
 
 
-def run_grid(base, axes, workdir: str, verbose: bool = True,
-             progress: bool | None = None) -> list[dict]:
+def _row(name: str, summary: dict) -> dict:
+  return {"run": name, **{k: summary.get(k) for k in COLUMNS}}
+
+
+def run_grid(base, axes, workdir: str, verbose: bool = True, progress: bool | None = None,
+             shard_spec: tuple[int, int] | None = None) -> list[dict]:
   """Trains every combination into WORKDIR/<run>/ (see train_and_evaluate; `progress` too)
-  and writes WORKDIR/results.csv and results.md after each run."""
+  and writes WORKDIR/results.csv and results.md after each run.
+
+  `shard_spec=(i, N)`: only the runs of shard i (`shard`), and the tables go to
+  WORKDIR/shards/i-of-N.csv and .md instead, so that no two shards write the same file
+  (`collect` assembles results.csv once all have finished).
+  """
+  runs = configs(base, axes)
+  name = "results"
+  if shard_spec is not None:
+    runs = shard(runs, *shard_spec)
+    name = f"shards/{shard_name(*shard_spec)}"
   rows = []
-  for name, config in configs(base, axes):
+  for run, config in runs:
     if verbose:
-      print(f"== {name}", flush=True)
-    summary = train.train_and_evaluate(config, os.path.join(workdir, name), verbose, progress)
-    rows.append({"run": name, **{k: summary.get(k) for k in COLUMNS}})
-    write_tables(rows, workdir)  # after every run: an interrupted sweep keeps what it did
+      print(f"== {run}", flush=True)
+    summary = train.train_and_evaluate(config, str(epath.Path(workdir) / run), verbose,
+                                       progress)
+    rows.append(_row(run, summary))
+    if parallel.is_primary():  # after every run: an interrupted sweep keeps what it did
+      write_tables(rows, workdir, name)
   return rows
 
 
-def write_tables(rows: list[dict], workdir: str) -> str:
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "results.csv"), "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
+def collect(base, axes, workdir: str) -> list[dict]:
+  """Reads WORKDIR/<run>/summary.json of every combination and writes WORKDIR/results.csv
+  and results.md in grid order: the tables of a sweep whose shards ran as separate jobs.
+  Raises `MissingRuns` naming the runs without a summary, before writing anything."""
+  root = epath.Path(workdir)
+  runs = configs(base, axes)
+  missing = [run for run, _ in runs if not (root / run / "summary.json").exists()]
+  if missing:
+    raise MissingRuns(f"--collect: {len(missing)} of {len(runs)} runs have no summary.json "
+                      f"in {workdir}: {', '.join(missing)}")
+  rows = [_row(run, json.loads((root / run / "summary.json").read_text())) for run, _ in runs]
+  write_tables(rows, workdir)
+  return rows
+
+
+def write_tables(rows: list[dict], workdir: str, name: str = "results") -> str:
+  """WORKDIR/NAME.csv (every column) and WORKDIR/NAME.md (`markdown`); returns the latter."""
+  path = epath.Path(workdir) / name
+  path.parent.mkdir(parents=True, exist_ok=True)
+  buffer = io.StringIO(newline="")
+  writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+  writer.writeheader()
+  writer.writerows(rows)
+  path.with_suffix(".csv").write_text(buffer.getvalue())
   table = markdown(rows)
-  with open(os.path.join(workdir, "results.md"), "w") as f:
-    f.write(table + "\n")
+  path.with_suffix(".md").write_text(table + "\n")
   return table
 
 
@@ -208,14 +275,12 @@ def train_seeds(config, num_seeds: int, workdir: str | None = None,
       per_seed=per_seed,
       mean={k: float(np.mean([r[k] for r in per_seed])) for k in keys},
       std={k: float(np.std([r[k] for r in per_seed])) for k in keys})
-  if workdir:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=1))
-    with open(os.path.join(workdir, "seeds.json"), "w") as f:
-      json.dump(result, f, indent=1)
-    with open(os.path.join(workdir, "seeds.md"), "w") as f:
-      f.write(seeds_markdown(result) + "\n")
+  if workdir and parallel.is_primary():
+    root = epath.Path(workdir)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.json").write_text(config.to_json_best_effort(indent=1))
+    (root / "seeds.json").write_text(json.dumps(result, indent=1))
+    (root / "seeds.md").write_text(seeds_markdown(result) + "\n")
   return dict(result, params=state.params)
 
 

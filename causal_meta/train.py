@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +35,7 @@ import optax
 from causal_meta import config as config_lib
 from causal_meta import checkpoints, evaluate, losses, parallel, plots, rollout
 from causal_meta import metrics as metrics_lib
+from causal_meta import workdir as workdir_lib
 from causal_meta import progress as progress_lib
 from causal_meta.agents import Agent, packing
 from causal_meta.tasks.base import Task
@@ -301,16 +302,24 @@ def chunk_row(chunk_metrics: dict) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def _sigterm_flag(enabled: bool):
-  """Yields a dict whose 'set' turns True on SIGTERM (handled between chunks: the compiled
-  call is never interrupted). A no-op outside the main thread, where signals can't be set."""
+def _preemption(mngr):
+  """Yields `preempted(steps) -> bool`, asked between chunks with the chunk's update steps (the
+  compiled call is never interrupted): whether a SIGTERM arrived. In a multi-process job this
+  is orbax's preemption sync point, at which every process agrees (JAX's coordination service
+  catches the signal sent to any one of them and picks the step after the largest any process
+  has reported, so every step is reported, in order); in one process, a SIGTERM handler.
+  Always False without a checkpoint manager, or outside the main thread (where signals can't
+  be set)."""
+  if mngr is not None and jax.distributed.is_initialized():
+    yield lambda steps: any(mngr.reached_preemption(s) for s in steps)
+    return
   flag = {"set": False}
-  if not enabled or threading.current_thread() is not threading.main_thread():
-    yield flag
+  if mngr is None or threading.current_thread() is not threading.main_thread():
+    yield lambda steps: False
     return
   previous = signal.signal(signal.SIGTERM, lambda *_: flag.update(set=True))
   try:
-    yield flag
+    yield lambda steps: flag["set"]
   finally:
     signal.signal(signal.SIGTERM, previous)
 
@@ -324,14 +333,18 @@ def evaluation_key(seed: int) -> jax.Array:
   return jax.random.fold_in(jax.random.PRNGKey(seed), 0x5EED)
 
 
-def restore(mngr, template, config, config_dict: dict, warn=None):
+def restore(mngr, template, config, config_dict: dict, warn=None, allow_changes=False,
+            changes: list | None = None):
   """The latest checkpoint in `mngr` as a state like `template` (a TrainState, or a seed
-  sweep's stacked one), or None. Fields added to the config since the checkpoint was written
-  are not reported as changes while at their defaults. Raises IncompatibleCheckpoint if the
-  updates left are not whole chunks of `config.updates_per_call`."""
+  sweep's stacked one), or None (`checkpoints.restore_latest`: config changes outside
+  `RESUMABLE_CHANGES` raise `ConfigChanged` unless `allow_changes`; all are appended to
+  `changes`). Fields added to the config since the checkpoint was written are not changes
+  while at their defaults. Raises IncompatibleCheckpoint if the updates left are not whole
+  chunks of `config.updates_per_call`."""
   restored = checkpoints.restore_latest(
       mngr, template, config_dict, warn=warn,
-      defaults=json.loads(config_lib.default().to_json_best_effort()))
+      defaults=json.loads(config_lib.default().to_json_best_effort()),
+      allow_changes=allow_changes, changes=changes)
   if restored is not None:
     step, K = int(np.max(restored.step)), config.updates_per_call
     if step < config.num_updates and (config.num_updates - step) % K:
@@ -354,7 +367,7 @@ def run_chunks(compiled, state, config, *, mngr=None, config_dict=None, workdir=
   """
   ckpt_every = config_lib.checkpoint_every(config)
   train_seconds = 0.0
-  with _sigterm_flag(mngr is not None) as sigterm:
+  with _preemption(mngr) as preempted:
     while (step := int(np.max(state.step))) < config.num_updates:
       t0 = time.time()
       state, chunk_metrics = compiled(state)
@@ -368,25 +381,25 @@ def run_chunks(compiled, state, config, *, mngr=None, config_dict=None, workdir=
         raise NonFiniteLoss(
             f"non-finite loss at update step {step + bad[-1] + 1}{who} (loss {loss}); stopped "
             f"without saving it; last good checkpoint: "
-            f"{os.path.join(checkpoints.directory(workdir), str(last)) if last else 'none'}")
+            f"{checkpoints.directory(workdir) / str(last) if last else 'none'}")
       step = int(np.max(state.step))
       if on_chunk:
         on_chunk(state, chunk_metrics, train_seconds)
-      saved = False
-      if mngr and (step % ckpt_every == 0 or step == config.num_updates):
+      stop = preempted(range(step - config.updates_per_call + 1, step + 1))
+      if mngr and (step % ckpt_every == 0 or step == config.num_updates or stop):
         checkpoints.save(mngr, state, config_dict)
-        saved = True
-      if sigterm["set"]:
-        if not saved:
-          checkpoints.save(mngr, state, config_dict)
+      if stop:
         mngr.wait_until_finished()
-        raise Preempted(step, os.path.join(checkpoints.directory(workdir), str(step)))
+        raise Preempted(step, str(checkpoints.directory(workdir) / str(step)))
   return state, train_seconds
 
 
 def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
                        progress: bool | None = None,
-                       warn: Callable[[str], Any] = _warn, mesh=None) -> dict:
+                       warn: Callable[[str], Any] = _warn, mesh=None,
+                       allow_config_change: bool = False,
+                       writers: Sequence[Callable[[dict], Any]] = (),
+                       task: Task | None = None, agent: Agent | None = None) -> dict:
   """Trains an agent as `config` says, evaluates it against the exact oracle.
 
   With a workdir: resumes from the latest checkpoint in WORKDIR/checkpoints if there is one,
@@ -395,12 +408,35 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
   `tensorboard/`, `summary.json` and `figures/`. A non-finite loss raises `NonFiniteLoss`
   without saving the bad state. `progress`: a progress bar (None: iff stdout is a TTY);
   `verbose=False` prints nothing. `mesh`: the devices to split each batch over (default: a
-  `data` mesh of every device; `config.distributed` first joins the hosts of a multi-host job).
+  `data` mesh of every device; `config.distributed` first joins the processes of a
+  multi-process job, of which only process 0 writes files, checkpoints excepted: orbax's).
+
+  The workdir (local or gs://, `causal_meta.workdir`) is locked while the run uses it
+  (`workdir.WorkdirError` if another run holds it). Resuming with a config that differs from
+  the checkpoint's outside `checkpoints.RESUMABLE_CHANGES` raises
+  `checkpoints.ConfigChanged` unless `allow_config_change`; every resume and its config
+  changes are appended to WORKDIR/resumes.jsonl.
+
+  `writers`: callables, each called (in process 0) with every metrics row, the dict that
+  metrics.jsonl gets, e.g. to send the rows to W&B or MLflow (docs/guide.md).
+
+  `task`, `agent`: a Task and/or an Agent built by the caller, trained instead of the ones
+  `config.task.name` and `config.agent.kind` name (config.json still records the config, which
+  is validated for everything else). Such a run resumes only when given the same objects
+  again; `runs.load_run(workdir, task=, agent=)` loads it back the same way.
 
   Returns the summary dict (plus `params`, per-step `curves` and the metric `history`).
   """
   # Before anything is compiled or written (and, if config.distributed, after the hosts join).
-  task, agent = config_lib.validate(config, None if mesh is None else mesh.size)
+  agent_name = config.agent.kind if agent is None else type(agent.module).__name__
+  task, agent = config_lib.validate(config, None if mesh is None else mesh.size, task=task,
+                                    agent=agent)
+  if callable(writers) or not all(callable(w) for w in writers):
+    raise TypeError("writers: must be a sequence of callables, each taking a metrics row "
+                    f"(dict); got {writers!r}")
+  wd = workdir_lib.check(workdir) if workdir else None
+  primary = parallel.is_primary()  # the process that writes the run's files
+  verbose = verbose and primary
   mesh = parallel.data_mesh() if mesh is None else mesh
   start = time.time()
   optimizer = make_optimizer(config)
@@ -414,16 +450,22 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
   steps_per_update = config.batch_size * task.horizon
   mngr = writer = None
   history: list[dict] = []
+  lock = contextlib.ExitStack()
   try:
     if workdir:
-      mngr = checkpoints.manager(workdir, config.keep_checkpoints)
-      restored = restore(mngr, state, config, config_dict, warn)
+      lock.enter_context(workdir_lib.locked(wd, primary, warn, parallel.agree))
+      mngr = checkpoints.manager(wd, config.keep_checkpoints)
+      changes = []
+      restored = restore(mngr, state, config, config_dict, warn,
+                         allow_changes=allow_config_change, changes=changes)
       if restored is not None:
         state = parallel.put_replicated(restored, mesh)  # the compiled chunk's input sharding
-      writer = metrics_lib.MetricsWriter(workdir, int(state.step), config.tensorboard)
-      history = writer.history
-      with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=1))
+      if primary:
+        if restored is not None:
+          workdir_lib.record_resume(wd, int(state.step), changes)
+        writer = metrics_lib.MetricsWriter(wd, int(state.step), config.tensorboard)
+        history = writer.history
+        (wd / "config.json").write_text(config.to_json_best_effort(indent=1))
     resumed_from = int(state.step)
     bar = progress_lib.Progress(config.num_updates, resumed_from, steps_per_update,
                                 bar=progress, enabled=verbose)
@@ -454,6 +496,9 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
         writer.write(row)
       else:
         history.append(row)
+      if primary:
+        for hook in writers:
+          hook(dict(row))  # a copy: no hook changes what the others and the files get
       bar.log(row)
 
     bar.begin()
@@ -463,12 +508,15 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
                                         on_chunk=log)
     finally:
       bar.close()
+  except BaseException:
+    if writer:
+      writer.close()
+    raise
   finally:
     if mngr:
       mngr.wait_until_finished()
       mngr.close()
-    if writer:
-      writer.close()
+    lock.close()
 
   final = _to_python(evaluate_params(state.params, eval_key))
   oracles = _to_python(jax.jit(functools.partial(evaluate.oracle_metrics, task, mesh=mesh),
@@ -476,7 +524,7 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
   env_steps = int(state.step) * steps_per_update
   curves = {k: v for k, v in {**final, **oracles}.items() if k.endswith("_by_step")}
   summary = dict(
-      task=task.name, agent=config.agent.kind, teaching=config.teaching,
+      task=task.name, agent=agent_name, teaching=config.teaching,
       **{k: v for k, v in {**final, **oracles}.items() if not k.endswith("_by_step")},
       updates=int(state.step), env_steps=env_steps, resumed_from=resumed_from,
       mesh_size=mesh.size,  # devices the batch was split over
@@ -487,13 +535,20 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
       **metrics_lib.environment(),
   )
   if workdir:
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-      json.dump(dict(summary, curves=curves), f, indent=1)
-    training_figures(os.path.join(workdir, "figures"), history, curves)
-    plots.action_raster(os.path.join(workdir, "figures", "actions.png"),
-                        {f"{config.agent.kind}, {config.teaching}":
-                         deployments(task, agent, state.params, eval_key)},
+    raster = deployments(task, agent, state.params, eval_key)  # in every process: SPMD
+  if workdir and primary:
+    (wd / "summary.json").write_text(json.dumps(dict(summary, curves=curves), indent=1))
+    figures = training_figures(str(wd / "figures"), history, curves)
+    plots.action_raster(str(wd / "figures" / "actions.png"),
+                        {f"{agent_name}, {config.teaching}": raster},
                         task.num_actions, f"{task.name}: three deployments with θ = 0")
+    figures.append(str(wd / "figures" / "actions.png"))
+    with contextlib.closing(writer):  # the figures and the hyperparameters join TensorBoard
+      for path in figures:
+        writer.figure(f"figures/{os.path.splitext(os.path.basename(path))[0]}", path,
+                      int(state.step))
+      writer.hparams(config_dict, {k: v for k, v in summary.items() if k.startswith("kl_")},
+                     int(state.step))
   return dict(summary, curves=curves, params=state.params, history=history)
 
 

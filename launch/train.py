@@ -6,7 +6,9 @@ resumes from DIR's latest checkpoint; SIGTERM checkpoints and exits with status 
 `--check` validates the config and says what would run, writing nothing.
 
 Exit status: 0 done; 2 bad input (one `error:` line on stderr naming the field, nothing
-written); 1 a non-finite loss (the last good checkpoint is kept); 143 preempted by SIGTERM.
+written; also a workdir in use by another run, or whose checkpoint was written with a config
+that differs in more than `checkpoints.RESUMABLE_CHANGES` without --allow_config_change);
+1 a non-finite loss (the last good checkpoint is kept); 143 preempted by SIGTERM.
 """
 
 import sys
@@ -22,6 +24,9 @@ flags.DEFINE_string("workdir", None, "Where checkpoints/, config.json, metrics.j
                     "tensorboard/, summary.json and figures/ go; reused to resume.")
 flags.DEFINE_bool("progress", True, "A progress bar when stdout is a terminal "
                   "(--noprogress: plain log lines).")
+flags.DEFINE_bool("allow_config_change", False, "Resume even though the config differs from "
+                  "the checkpoint's in fields other than num_updates, logging and the like "
+                  "(the changes are recorded in WORKDIR/resumes.jsonl).")
 define_check_flag()
 FLAGS = flags.FLAGS
 
@@ -32,6 +37,7 @@ def main(argv):
   quiet_logging()
   from causal_meta import config as config_lib
   from causal_meta import checkpoints, train
+  from causal_meta import workdir as workdir_lib
   try:
     config = FLAGS.config
     if config is not None:
@@ -45,6 +51,7 @@ def main(argv):
     fail("--workdir is required")
   try:
     config_lib.validate(config)
+    workdir_lib.check(FLAGS.workdir)
   except (ValueError, TypeError, KeyError) as e:
     fail(str(e).splitlines()[0])
   if FLAGS.check:
@@ -52,8 +59,9 @@ def main(argv):
     return
   try:
     summary = train.train_and_evaluate(config, FLAGS.workdir, verbose=True,
-                                       progress=None if FLAGS.progress else False)
-  except checkpoints.IncompatibleCheckpoint as e:
+                                       progress=None if FLAGS.progress else False,
+                                       allow_config_change=FLAGS.allow_config_change)
+  except (checkpoints.IncompatibleCheckpoint, workdir_lib.WorkdirError) as e:
     fail(str(e))
   except train.NonFiniteLoss as e:
     fail(str(e), status=1)

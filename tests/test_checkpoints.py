@@ -71,12 +71,24 @@ def test_round_trip_restores_every_part_of_the_state(tmp_path):
   assert isinstance(restored, train.TrainState) and int(restored.step) == 20
   _assert_trees_equal(restored.params, jax.tree.map(lambda p: p + 20, template.params))
   _assert_trees_equal((restored.opt_state, restored.key), (template.opt_state, template.key))
-  # Resuming under other hyperparameters works, with a warning naming them.
+  # Other hyperparameters stop the resume (one line naming them) unless allowed, when a
+  # warning names them; resumable changes pass silently. Every change is reported.
   other = tiny_config()
-  other.optim.learning_rate = 0.1
-  warnings = []
-  checkpoints.restore_latest(mngr, template, _config_dict(other), warn=warnings.append)
+  other.optim.learning_rate, other.num_updates = 0.1, 40
+  with pytest.raises(checkpoints.ConfigChanged,
+                     match=r"^workdir's checkpoint .*: optim.learning_rate: 0.003 there, 0.1 "
+                           r"here; rerun with that config.*--allow_config_change$"):
+    checkpoints.restore_latest(mngr, template, _config_dict(other))
+  warnings, changes = [], []
+  checkpoints.restore_latest(mngr, template, _config_dict(other), warn=warnings.append,
+                             allow_changes=True, changes=changes)
   assert len(warnings) == 1 and "optim.learning_rate: 0.003 there, 0.1 here" in warnings[0]
+  assert "num_updates" not in warnings[0] and len(changes) == 2
+  other.optim.learning_rate = c.optim.learning_rate
+  warnings, changes = [], []
+  checkpoints.restore_latest(mngr, template, _config_dict(other), warn=warnings.append,
+                             changes=changes)
+  assert not warnings and changes == [f"num_updates: {c.num_updates} there, 40 here"]
   # A field added since the checkpoint was written is named only if set off its default.
   older = _config_dict(c)
   del older["optim"]["weight_decay"]
@@ -88,7 +100,7 @@ def test_round_trip_restores_every_part_of_the_state(tmp_path):
     newer, warnings = tiny_config(), []
     newer.optim.weight_decay = weight_decay
     checkpoints.restore_latest(mngr_old, template, _config_dict(newer), warn=warnings.append,
-                               defaults=defaults)
+                               defaults=defaults, allow_changes=True)
     assert [w.split("config: ")[-1] for w in warnings] == want
   host, meta = checkpoints.load_state_dict(str(tmp_path))
   assert meta["step"] == 20 and meta["config"]["agent"]["hidden"] == 16

@@ -1,7 +1,7 @@
 """`python -m launch.train` on bad input: one `error:` line naming the field on stderr, exit
 status 2, no traceback, an existing workdir left untouched. Also: a non-finite loss (status 1),
-a checkpoint of another model shape (status 2), `--check` dry runs, and `launch.reproduce`'s
-bad input.
+a checkpoint of another model shape (status 2), `--check` dry runs, `launch.reproduce`'s
+bad input, and `launch.sweep`'s bad flags (shards, seeds, collect).
 
 Each invocation is a real subprocess (~3 s of imports each), one per test so that pytest-xdist
 spreads them over the cores.
@@ -9,6 +9,7 @@ spreads them over the cores.
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -58,8 +59,24 @@ BAD_INPUTS = {
     "non_numeric_float": (["--config.mixed_prob=half"], "config.mixed_prob"),
     "non_boolean": (["--config.tensorboard=maybe"], "config.tensorboard"),
     "unknown_field": (["--config.nofield=1"], "nofield"),
+    "misspelled_field": (["--config.agent.hiden=3"],
+                         "error: --config.agent.hiden: no such field; did you mean agent.hidden?"),
+    "field_of_a_number": (["--config.agent.hidden.x=3"], "--config.agent.hidden.x: no such field"),
     "missing_config_file": (["--config=/nonexistent/experiment.py"], "/nonexistent/experiment.py"),
     "stray_argument": (["extra"], "unexpected arguments: extra"),
+    "coordinator_address": (["--config.distributed.enabled=True",
+                             "--config.distributed.coordinator_address=localhost",
+                             "--config.distributed.num_processes=2",
+                             "--config.distributed.process_id=0"],
+                            "config.distributed.coordinator_address: must be HOST:PORT"),
+    "process_id_out_of_range": (["--config.distributed.enabled=True",
+                                 "--config.distributed.coordinator_address=localhost:1234",
+                                 "--config.distributed.num_processes=2",
+                                 "--config.distributed.process_id=2"],
+                                "config.distributed.process_id: must be in [0, num_processes"),
+    "process_fields_partly_set": (["--config.distributed.enabled=True",
+                                   "--config.distributed.num_processes=2"],
+                                  "set together or not at all"),
     "unknown_config_size": ([f"--config={os.path.join(ROOT, 'experiments', 'padlock.py')}:tpu"],
                             "unknown size 'tpu'; allowed: cpu, gpu"),
 }
@@ -172,3 +189,92 @@ def test_reproduce_bad_name_is_one_line_and_check_writes_nothing(tmp_path):
                                 module="launch.reproduce")
   assert status == 0, stderr
   assert stdout.strip() == f"check: reproduce bandit -> {workdir}" and not workdir.exists()
+
+
+GRID = "--grid=teaching=counterfactual,demonstration,mixed"
+# (launch.sweep flags after --config=FILE --workdir=DIR, text the one error line must contain)
+SWEEP_BAD_INPUTS = {
+    "shard_past_the_count": ([GRID, "--shard=3/2"],
+                             "--shard: expected i/N with 0 <= i < N, got '3/2'"),
+    "shard_of_zero": ([GRID, "--shard=1/0"], "--shard: expected i/N with 0 <= i < N"),
+    "zero_seeds": (["--seeds=0"], "--seeds must be a positive integer, got 0"),
+    "negative_seeds": (["--seeds=-2"], "--seeds must be a positive integer, got -2"),
+    "shard_and_seeds": (["--seeds=2", "--shard=0/2"], "--seeds and --shard are exclusive"),
+    "collect_and_seeds": (["--seeds=2", "--collect"], "--seeds and --collect are exclusive"),
+    "collect_and_shard": ([GRID, "--collect", "--shard=0/2"],
+                          "--collect and --shard are exclusive"),
+    "repeated_axis": (["--grid=agent.kind=lstm", "--grid=agent.kind=gru"],
+                      "--grid: agent.kind is given twice"),
+    "collect_missing_runs": ([GRID, "--collect"], "--collect: 3 of 3 runs have no summary.json"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SWEEP_BAD_INPUTS))
+def test_sweep_bad_flags_are_one_line_and_exit_2(setup, name):
+  tmp, config_path, _ = setup
+  flags, expected = SWEEP_BAD_INPUTS[name]
+  workdir = tmp / f"sweep_{name}"
+  status, _, stderr = _run([f"--config={config_path}", f"--workdir={workdir}", *flags],
+                           module="launch.sweep")
+  line = _one_error_line(stderr)
+  assert status == 2, stderr
+  assert expected in line
+  assert not workdir.exists()
+  if name == "collect_missing_runs":  # the missing runs are named, in grid order
+    assert line.endswith(": teaching=counterfactual, teaching=demonstration, teaching=mixed")
+
+
+def test_sweep_shard_check_lists_only_its_runs(setup):
+  """Shard 0 of 2 of a 3-run grid: runs 0 and 2 (round-robin), named by full field path."""
+  tmp, config_path, _ = setup
+  workdir = tmp / "sweep_check"
+  status, stdout, stderr = _run([f"--config={config_path}", f"--workdir={workdir}", GRID,
+                                 "--shard=0/2", "--check"], module="launch.sweep")
+  assert status == 0, stderr
+  head = "check: bandit, lstm, {} teaching, batch 32, 40 updates -> {}"
+  assert stdout.splitlines() == [
+      head.format("counterfactual", workdir / "teaching=counterfactual"),
+      head.format("mixed", workdir / "teaching=mixed")]
+  assert not workdir.exists()
+
+
+def test_workdir_that_is_a_file_is_one_line(setup):
+  tmp, config_path, _ = setup
+  path = tmp / "a_file"
+  path.write_text("mine\n")
+  status, _, stderr = _run([f"--config={config_path}", f"--workdir={path}"])
+  assert status == 2 and "is an existing file" in _one_error_line(stderr)
+  assert path.read_text() == "mine\n"
+
+
+def test_workdir_lock_and_config_changes_on_resume(setup):
+  """A workdir locked by a live process refuses a second run (one line naming the holder);
+  a dead holder's lock is taken over with a warning. Resuming with a changed learning rate
+  stops (one line listing it) unless --allow_config_change; a longer run resumes, and both
+  resumes are recorded in resumes.jsonl."""
+  tmp, config_path, _ = setup
+  workdir = tmp / "locked"
+  workdir.mkdir()
+  args = [f"--config={config_path}", f"--workdir={workdir}", "--noprogress"]
+  holder = f"{socket.gethostname()} pid {os.getpid()}"  # this test process: alive
+  (workdir / "lock").write_text(holder)
+  status, _, stderr = _run(args)
+  assert status == 2 and f"in use by {holder}" in _one_error_line(stderr)
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True).stdout.strip()
+  (workdir / "lock").write_text(f"{socket.gethostname()} pid {dead}")
+  status, _, stderr = _run(args + ["--config.num_updates=20"])
+  assert status == 0 and f"pid {dead}) is gone" in stderr, stderr
+  assert not (workdir / "lock").exists()  # released at the end
+
+  status, _, stderr = _run(args + ["--config.optim.learning_rate=0.01"])
+  line = _one_error_line(stderr)
+  assert status == 2 and "optim.learning_rate: 0.003 there, 0.01 here" in line, line
+  assert "num_updates" not in line  # 20 -> 40 may change on resume
+  status, _, stderr = _run(args + ["--config.optim.learning_rate=0.01",
+                                   "--allow_config_change"])
+  assert status == 0, stderr
+  resumes = [json.loads(l) for l in (workdir / "resumes.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in resumes] == [20]
+  assert sorted(resumes[0]["changes"]) == ["num_updates: 20 there, 40 here",
+                                           "optim.learning_rate: 0.003 there, 0.01 here"]

@@ -3,12 +3,19 @@
 import io
 import json
 import os
+import shutil
+import subprocess
+import sys
+import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from PIL import Image
+from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from causal_meta import config as config_lib
 from causal_meta import metrics, progress, reproduce, train
@@ -43,7 +50,9 @@ def small_config(task="prize_or_frog", teaching="counterfactual", kind="lstm", u
 def test_prize_or_frog_counterfactual_vs_demonstration(kind, tmp_path):
   """[O] §2 learned: counterfactual teaching predicts P(prize | do(a)) = 1/2; demonstrations
   predict P(prize | a) = 1. KL(cond ‖ cf agent) and KL(int ‖ demo agent) are then log 2-ish."""
-  cf = train.train_and_evaluate(small_config(kind=kind), str(tmp_path / "cf"), verbose=False)
+  received = []  # a `writers` hook: what a W&B or MLflow logger would get
+  cf = train.train_and_evaluate(small_config(kind=kind), str(tmp_path / "cf"), verbose=False,
+                                writers=[received.append])
   demo = train.train_and_evaluate(small_config(kind=kind, teaching="demonstration"),
                                   str(tmp_path / "demo"), verbose=False)
   assert cf["kl_observation_interventional"] < 0.02
@@ -67,11 +76,21 @@ def test_prize_or_frog_counterfactual_vs_demonstration(kind, tmp_path):
   assert [r["step"] for r in rows] == [50, 100, 150]
   assert {"loss", "kl_action_interventional", "kl_action_conditional", "mean_reward",
           "env_steps", "env_steps_per_second"} <= set(rows[0])
-  (events,) = os.listdir(tmp_path / "cf" / "tensorboard")
-  scalars = metrics.read_scalars(str(tmp_path / "cf" / "tensorboard" / events))
-  kl = [(s, v) for s, tag, v in scalars if tag == "kl_action_interventional"]
-  assert kl == [(r["step"], pytest.approx(r["kl_action_interventional"], rel=1e-6))
-                for r in rows]
+  assert received == rows
+  events = tensorboard_events(tmp_path / "cf" / "tensorboard")
+  assert events.Tags()["scalars"] and set(events.Tags()["scalars"]) == set(rows[0]) - {"step"}
+  for tag in events.Tags()["scalars"]:
+    assert [(e.step, e.value) for e in events.Scalars(tag)] == [
+        (r["step"], pytest.approx(r[tag], rel=1e-6)) for r in rows]
+  assert set(events.Tags()["images"]) == {"figures/kl", "figures/losses",
+                                          "figures/p_best_action", "figures/actions"}
+  hparams = tensorboard_events(tmp_path / "cf" / "tensorboard" / "hparams")
+  assert "_hparams_/session_start_info" in hparams.PluginTagToContent("hparams")
+  (final,) = hparams.Scalars("final/kl_action_interventional")
+  assert final.value == pytest.approx(summary["kl_action_interventional"], rel=1e-6)
+  # Provenance: this process's command line (pytest's) and the code's commit, if a checkout.
+  assert summary["command"] == metrics.command()
+  assert summary["git_commit"] == metrics.git_state()["git_commit"] and "git_dirty" in summary
 
 
 def test_bandit_non_default_parameters():
@@ -243,15 +262,99 @@ def test_bad_config_raises_before_anything_is_written(mutate, match, tmp_path):
   assert not os.path.exists(tmp_path / "run")
 
 
-def test_crc32c_and_event_file_round_trip(tmp_path):
-  assert metrics.crc32c(b"123456789") == 0xE3069283  # the standard CRC-32C check value
-  writer = metrics.EventWriter(str(tmp_path))
-  writer.scalars(10, {"loss": 1.5, "kl": 0.25})
-  writer.restart(10)
-  writer.scalars(20, {"loss": 0.5})
+def tensorboard_events(logdir):
+  """`logdir`'s event files as TensorBoard itself reads them (every event kept)."""
+  events = event_accumulator.EventAccumulator(
+      str(logdir), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+  events.Reload()
+  return events
+
+
+def test_tensorboard_resume_drops_the_killed_runs_later_events(tmp_path):
+  """A run logged steps 10, 20, 30 and was killed after its checkpoint at 20; the resumed
+  run logs 30 and 40 again. TensorBoard shows what metrics.jsonl holds: 10 and 20 from the
+  first run, 30 and 40 from the second, each step once."""
+  writer = metrics.MetricsWriter(tmp_path, resume_step=0)
+  for step in (10, 20, 30):
+    writer.write({"step": step, "loss": step / 10})
   writer.close()
-  assert metrics.read_scalars(writer.path) == [(10, "loss", 1.5), (10, "kl", 0.25),
-                                               (20, "loss", 0.5)]
+  writer = metrics.MetricsWriter(tmp_path, resume_step=20)
+  for step in (30, 40):
+    writer.write({"step": step, "loss": -step / 10})
+  writer.close()
+  rows = metrics.read_jsonl(tmp_path / "metrics.jsonl")
+  assert rows == [{"step": 10, "loss": 1.0}, {"step": 20, "loss": 2.0},
+                  {"step": 30, "loss": -3.0}, {"step": 40, "loss": -4.0}]
+  assert len(list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))) == 2
+  loss = tensorboard_events(tmp_path / "tensorboard").Scalars("loss")
+  assert [(e.step, e.value) for e in loss] == [(r["step"], r["loss"]) for r in rows]
+
+
+def test_tensorboard_figures_and_hparams(tmp_path):
+  """A PNG arrives pixel for pixel; the nested config arrives flattened in the HParams
+  plugin's data, with the final metrics beside it."""
+  x, y = np.meshgrid(np.arange(40), np.arange(30))
+  pixels = np.stack([6 * x, 8 * y, np.full_like(x, 7), 255 - x], -1).astype(np.uint8)
+  Image.fromarray(pixels).save(tmp_path / "plot.png")
+  writer = metrics.MetricsWriter(tmp_path / "run")
+  writer.figure("figures/plot", tmp_path / "plot.png", 50)
+  writer.hparams({"optim": {"learning_rate": 3e-3}, "agent": {"kind": "lstm"},
+                  "tensorboard": True, "note": None}, {"kl_action_conditional": 0.25}, 50)
+  writer.close()
+  (image,) = tensorboard_events(tmp_path / "run" / "tensorboard").Images("figures/plot")
+  assert image.step == 50 and (image.width, image.height) == (40, 30)
+  np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(image.encoded_image_string))),
+                                pixels)
+  events = tensorboard_events(tmp_path / "run" / "tensorboard" / "hparams")
+  content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+  hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+  assert hparams["optim.learning_rate"].number_value == 3e-3
+  assert hparams["agent.kind"].string_value == "lstm"
+  assert hparams["tensorboard"].bool_value and hparams["note"].string_value == "null"
+  ((step, value),) = [(e.step, e.value) for e in events.Scalars("final/kl_action_conditional")]
+  assert (step, value) == (50, 0.25)
+
+
+def test_tensorboard_in_a_store_it_cannot_reach_is_a_one_line_error(monkeypatch):
+  with pytest.raises(ValueError, match="config.tensorboard: .* not to ftp://"):
+    metrics.MetricsWriter("ftp://host/run")
+  monkeypatch.setitem(sys.modules, "google.cloud.storage", None)  # not installed
+  with pytest.raises(ValueError, match="gs:// workdir need google-cloud-storage"):
+    metrics.MetricsWriter("gs://bucket/run")
+
+
+def test_bad_writers_raise_before_anything_is_written(tmp_path):
+  with pytest.raises(TypeError, match="writers: must be a sequence of callables"):
+    train.train_and_evaluate(config_lib.default(), str(tmp_path / "run"), writers=print)
+  with pytest.raises(TypeError, match="writers"):
+    train.train_and_evaluate(config_lib.default(), str(tmp_path / "run"), writers=["wandb"])
+  assert not os.path.exists(tmp_path / "run")
+
+
+def test_provenance_in_and_outside_a_checkout_and_in_a_notebook(tmp_path, monkeypatch):
+  assert metrics.git_state(str(tmp_path)) == {"git_commit": None, "git_dirty": None}
+  if shutil.which("git"):
+    git = lambda *args: subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t",
+                                        "-c", "user.email=t@t", *args], check=True,
+                                       capture_output=True, text=True).stdout.strip()
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "a.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", "code")
+    git("commit", "-q", "-m", "code")
+    (tmp_path / "venv").mkdir()  # untracked: a package installed in a venv inside a checkout
+    assert metrics.git_state(str(tmp_path / "venv")) == {"git_commit": None, "git_dirty": None}
+    commit = git("rev-parse", "HEAD")
+    assert metrics.git_state(str(tmp_path / "code")) == {"git_commit": commit,
+                                                         "git_dirty": False}
+    (tmp_path / "code" / "a.py").write_text("x = 2\n")
+    assert metrics.git_state(str(tmp_path / "code"))["git_dirty"] is True
+  monkeypatch.setattr("sys.argv", ["launch/train.py", "--workdir=a b"])
+  assert metrics.command() == "launch/train.py '--workdir=a b'"
+  monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))  # imported
+  assert metrics.command() == "launch/train.py '--workdir=a b'"  # by a test, not a notebook
+  monkeypatch.setattr("sys.argv", ["/venv/ipykernel_launcher.py", "-f", "kernel.json"])
+  assert metrics.command() is None
 
 
 def test_metrics_writer_drops_rows_after_the_resumed_step(tmp_path):

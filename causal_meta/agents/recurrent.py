@@ -10,6 +10,8 @@ LSTM backward (BENCHMARKS.md).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -28,6 +30,9 @@ class Recurrent(nn.Module):
   hidden: int = 64
   cell: str = "lstm"
   scan_unroll: int = 1  # steps per iteration of the learning scan (same numbers)
+  # agents.SequenceModel: trained through its rollout; one episode per row.
+  learns_in_rollout: ClassVar[bool] = True
+  packs_episodes: ClassVar[bool] = False
 
   def setup(self):
     H, A, O = self.hidden, self.num_actions, self.num_observations
@@ -57,6 +62,10 @@ class Recurrent(nn.Module):
     would recompute it at every step."""
     x = self.embedding[:, None] + self.observation_embedding[None]  # [V / (O+1), O+1, H]
     return x.reshape(-1, self.hidden) @ self.w[:self.hidden]
+
+  def step_inputs(self):
+    """What `step` reads besides the token (agents.SequenceModel): {"table": input_table()}."""
+    return {"table": self.input_table()}
 
   def step(self, carry, token, table=None):
     """Feeds one int32 [] token: (carry, head output [A + 2A·O]). table: `input_table()`, if

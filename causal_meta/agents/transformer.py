@@ -7,6 +7,8 @@ step never recomputes the prefix.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -130,6 +132,9 @@ class Transformer(nn.Module):
   mlp_ratio: int = 4
   position: str = "learned"
   attention_chunk: int = 0  # learning pass: > 0 attends in chunks of this many queries
+  # agents.SequenceModel: learns in a teacher-forced pass; can pack episodes into rows.
+  learns_in_rollout: ClassVar[bool] = False
+  packs_episodes: ClassVar[bool] = True
 
   def setup(self):
     # The two parts of a token (agents/tokens.py), embedded apart and added.

@@ -7,6 +7,8 @@
   card_game       `tabular`           [D] Example 2: the same sequences on the three-card game
   stock_trader    `tabular`           [D] Example 1, App. D: delusion and its cure by retraining
   planning        `tabular`           [H]: the FP, FPX and STH planning agents
+  dice            `tabular`           [H]: the dice world model and its counterfactual world
+  boltzmann       `tabular`           [K] §4.1: Boltzmann coherence on the mountain race
   padlock         `padlock_retrain`   [D] §4.1, Table 1: padlock delusion and self-retraining
   tictactoe       `tictactoe_retrain` [D] §4.2, Table 2: Decision-Transformer incoherence
 
@@ -27,6 +29,7 @@ import os
 from typing import Any, Callable
 
 import ml_collections
+from etils import epath
 
 
 def load_config(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
@@ -40,17 +43,17 @@ def load_config(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
 
 
 def write_results(workdir: str, results: dict[str, Any]) -> dict[str, Any]:
-  """Writes workdir/results.json (creating workdir) and returns `results`."""
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
-    json.dump(results, f, indent=1, ensure_ascii=False)
+  """Writes workdir/results.json (creating workdir; local or gs://) and returns `results`."""
+  root = epath.Path(workdir)
+  root.mkdir(parents=True, exist_ok=True)
+  (root / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False),
+                                     encoding="utf-8")
   return results
 
 
 def figure_path(workdir: str, name: str) -> str:
-  """workdir/figures/NAME, creating the folder."""
-  os.makedirs(os.path.join(workdir, "figures"), exist_ok=True)
-  return os.path.join(workdir, "figures", name)
+  """workdir/figures/NAME (the plots create the folder)."""
+  return str(epath.Path(workdir) / "figures" / name)
 
 
 # The runners import the helpers above, so they are imported after them.
@@ -65,6 +68,8 @@ RESULTS: dict[str, Callable[..., dict]] = {
     "card_game": tabular.card_game,
     "stock_trader": tabular.stock_trader,
     "planning": tabular.planning,
+    "dice": tabular.dice,
+    "boltzmann": tabular.boltzmann,
     "padlock": padlock_retrain.reproduce,
     "tictactoe": tictactoe_retrain.reproduce,
 }

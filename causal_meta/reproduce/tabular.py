@@ -1,6 +1,7 @@
 """The tabular results of [K], [D] and [H], exact in NumPy float64.
 
-  python -m launch.reproduce mountain_race|card_game|stock_trader|planning --workdir=DIR [--quick]
+  python -m launch.reproduce mountain_race|card_game|stock_trader|planning|dice|boltzmann \
+      --workdir=DIR [--quick]
 
 Each runner writes `workdir/results.json` and PNG figures under `workdir/figures/`, prints
 `format_results` (a short text table) and returns the results dict. The mathematics is in
@@ -9,13 +10,17 @@ Each runner writes `workdir/results.json` and PNG figures under `workdir/figures
 
 from __future__ import annotations
 
+import fractions
 import math
 
 import numpy as np
 
+from causal_meta import plots
 from causal_meta.reproduce import figure_path, write_results
+from causal_meta.tabular import boltzmann as boltzmann_lib
 from causal_meta.tabular import examples, operators
 from causal_meta.tabular import planning as planning_lib
+from causal_meta.tabular import world_models
 from causal_meta.tabular.mdp import TabularMDP, uniform_policy
 
 ITERATIONS = 10  # k = 0…10 in every sequence
@@ -89,7 +94,7 @@ def _plot_sequences(workdir: str, results: dict, title: str) -> None:
   axes[0].legend(fontsize=7)
   fig.suptitle(title)
   fig.tight_layout()
-  fig.savefig(figure_path(workdir, "sequences.png"), dpi=110)
+  plots.save(fig, figure_path(workdir, "sequences.png"), dpi=110)
   plt.close(fig)
 
 
@@ -195,7 +200,7 @@ def stock_trader(workdir: str, quick: bool = False, config=None) -> dict:
   ax.legend(fontsize=7)
   ax.set_title(f"Stock trader: delusion λ = {results['delusion']:.4f}")
   fig.tight_layout()
-  fig.savefig(figure_path(workdir, "stock_trader.png"), dpi=110)
+  plots.save(fig, figure_path(workdir, "stock_trader.png"), dpi=110)
   plt.close(fig)
   return _report(workdir, results)
 
@@ -273,7 +278,170 @@ def planning(workdir: str, quick: bool = False, config=None) -> dict:
   axes[2].set_xlabel("episode")
   axes[2].legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(figure_path(workdir, "planning.png"), dpi=110)
+  plots.save(fig, figure_path(workdir, "planning.png"), dpi=110)
+  plt.close(fig)
+  return _report(workdir, results)
+
+
+# --------------------------------------------------------------------------- [H] dice, [K] §4
+
+
+def _fraction(x: float) -> str:
+  """A probability as its nearest fraction with a small denominator (for the printed table)."""
+  return str(fractions.Fraction(x).limit_denominator(1000))
+
+
+def _num(x: float) -> float | str:
+  """x for results.json, with ±∞ as the string "inf" (strict JSON has no infinity)."""
+  return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def dice(workdir: str, quick: bool = False, config=None) -> dict:
+  """[H] Graphical world models: the dice game world f (P(S = 12), E(S)) and the counterfactual
+  world c whose red die shows 6 on all sides (P(S_c > S_f) = 5/6), by exact enumeration."""
+  del quick, config  # exact and instant either way
+  f, c = world_models.dice_world(), world_models.dice_counterfactual()
+  both = world_models.twin(f, c)
+  indep = world_models.twin(f, c, share=False)
+  p12 = f.probability(lambda v: v["S"] == 12)
+  greater = both.probability(lambda v: v["S_c"] > v["S_f"])
+  greater_indep = indep.probability(lambda v: v["S_c"] > v["S_f"])
+  results = {
+      "name": "dice",
+      "paper": "[H] Graphical world models; counterfactuals",
+      "p_s_12": p12,
+      "p_s_12_fraction": _fraction(p12),
+      "expected_s": f.expectation("S"),
+      "distribution_s": {str(k): v for k, v in f.distribution("S").items()},
+      "shared_nodes": [n.name for n in both.nodes if n.name in f.names],
+      "p_sc_greater_sf": greater,
+      "p_sc_greater_sf_fraction": _fraction(greater),
+      "p_sc_equal_sf": both.probability(lambda v: v["S_c"] == v["S_f"]),
+      "expected_sc": both.expectation("S_c"),
+      "independent_worlds_p_sc_greater_sf": greater_indep,
+      "independent_worlds_fraction": _fraction(greater_indep),
+      "paper_claims": {"p_sc_greater_sf": "5/6"},
+  }
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6, 3.4))
+  sf, sc = f.distribution("S"), c.distribution("S")
+  ax.bar([k - 0.2 for k in sf], list(sf.values()), 0.4, label="factual S_f = X + Y")
+  ax.bar([k + 0.2 for k in sc], list(sc.values()), 0.4, label="counterfactual S_c = X + 6")
+  ax.set_xlabel("score")
+  ax.set_ylabel("probability")
+  ax.legend(fontsize=7)
+  ax.set_title(f"Dice world: P(S_c > S_f) = {results['p_sc_greater_sf_fraction']}")
+  fig.tight_layout()
+  plots.save(fig, figure_path(workdir, "dice.png"), dpi=110)
+  plt.close(fig)
+  return _report(workdir, results)
+
+
+def boltzmann(workdir: str, quick: bool = False, config=None) -> dict:
+  """[K] §4.1 on the mountain race (Examples 2 and 4; Prop 4.13, Cors 4.14–4.15, 5.11) and a
+  one-step MDP (Prop 4.16), exactly."""
+  del quick, config  # exact and instant either way
+  m = examples.mountain_race()
+  root, fork_up, fork_down = m.state("∅"), m.state("up"), m.state("down")
+  u = uniform_policy(m)
+  at = lambda pi, s=root: [float(x) for x in pi[0 if s == root else 1, s]]  # noqa: E731
+
+  # Examples 2/4: iterated Boltzmann coherence, δ = 1, from the uniform prior.
+  seq = boltzmann_lib.iterated_f_coherence(m, u, operators.softmax_f(1.0), iterations=4)
+  reached = next(i for i in range(len(seq)) if np.allclose(seq[i], seq[-1], atol=1e-15))
+  iterated = [{"iteration": i, "policy_at_start": at(pi),
+               "boltzmann_incoherence": _num(operators.boltzmann_incoherence(m, pi, 1.0))}
+              for i, pi in enumerate(seq)]
+  by_delta = []
+  for delta in (2.0, 1.0, 0.5, 0.1, 0.01):
+    pi = boltzmann_lib.boltzmann_coherent(m, delta)
+    by_delta.append({"delta": delta, "policy_at_start": at(pi),
+                     "return": operators.policy_return(m, pi),
+                     "closed_form_up": 1 / (1 + 0.75 ** (1 / delta))})
+
+  # Prop 4.13 and Cors 4.14–4.15.
+  q_uniform, _ = operators.soft_values(m, u)
+  star_uniform = boltzmann_lib.boltzmann_limit_policy(m, u)
+  optimal = boltzmann_lib.greedy_optimal_policy(m)
+  star_optimal = boltzmann_lib.boltzmann_limit_policy(m, optimal)
+  not_optimal = u.copy()
+  not_optimal[root] = [0.0, 1.0]  # [K] after Cor 4.15: no weight on ↗ at ∅
+  limits = {"optimal": boltzmann_lib.boltzmann_incoherence_limit(m, optimal),
+            "uniform": boltzmann_lib.boltzmann_incoherence_limit(m, u),
+            "down_first": boltzmann_lib.boltzmann_incoherence_limit(m, not_optimal)}
+
+  # Prop 4.16: one state, T = 1.
+  one = TabularMDP(np.ones((1, 3, 1)), np.log([[0.2, 0.5, 0.9]]), np.ones(1), 1)
+  prior = np.array([[0.5, 0.3, 0.2]])
+  kl_opt, kl_value = boltzmann_lib.kl_regularised_optimum(one, prior)
+  coherent_one = boltzmann_lib.boltzmann_coherent(one, 1.0)
+
+  # Cor 5.11: κ_δ(π^G_i) on the mountain race, i and δ separately.
+  retrained = operators.retrain(m, u, 100)
+  pi_inf = operators.limit_policy(m, u)
+  deltas = [1.0, 0.1, 0.01]
+  grid = [{"iteration": i, "kappa": [operators.boltzmann_incoherence(m, retrained[i], d)
+                                     for d in deltas],
+           "limit_delta_to_0": _num(boltzmann_lib.boltzmann_incoherence_limit(m, retrained[i]))}
+          for i in (1, 10, 100)]
+
+  results = {
+      "name": "boltzmann",
+      "paper": "[K] §4.1: Defs 4.9–4.12, Prop 4.13, Cors 4.14–4.15, Prop 4.16, Cor 5.11",
+      "actions": list(m.action_names),
+      "iterated_delta_1": iterated,
+      "fixpoint_reached_at": reached,
+      "fixpoint_forks": {"up": at(seq[-1], fork_up), "down": at(seq[-1], fork_down)},
+      "fixpoint_return": operators.policy_return(m, seq[-1]),
+      "coherent_by_delta": by_delta,
+      "uniform_q_at_start": [float(x) for x in np.exp(q_uniform[0, root])],
+      "uniform_boltzmann_at_start": {str(d): at(boltzmann_lib.boltzmann_policy(m, u, d))
+                                     for d in deltas},
+      "uniform_limit_at_start": at(star_uniform),
+      "limit_return_optimal_prior": operators.policy_return(m, star_optimal),
+      "limit_return_uniform_prior": operators.policy_return(m, star_uniform),
+      "optimal_return": operators.optimal_return(m),
+      "kappa_limit": {k: _num(v) for k, v in limits.items()},
+      "down_first_return": operators.policy_return(m, not_optimal),
+      "one_step": {
+          "prior": [float(x) for x in prior[0]],
+          "success": [0.2, 0.5, 0.9],
+          "kl_optimum": [float(x) for x in kl_opt[0]],
+          "kl_value": kl_value,
+          "boltzmann_coherent": [float(x) for x in coherent_one[0, 0]],
+          "kappa_1_of_kl_optimum": operators.boltzmann_incoherence(one, kl_opt, 1.0),
+          "kappa_1_of_boltzmann_coherent": operators.boltzmann_incoherence(one, coherent_one,
+                                                                            1.0),
+      },
+      "retraining_deltas": deltas,
+      "retraining_kappa": grid,
+      "retraining_limit_kappa": [operators.boltzmann_incoherence(m, pi_inf, d) for d in deltas],
+  }
+
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+  ds = np.geomspace(0.02, 5, 60)
+  axes[0].plot(ds, [boltzmann_lib.boltzmann_coherent(m, d)[0, root, 0] for d in ds],
+               label="Boltzmann-coherent π(↗|∅)")
+  axes[0].plot(ds, [boltzmann_lib.boltzmann_policy(m, u, d)[0, root, 0] for d in ds], "--",
+               label="π^δ(↗|∅) of the uniform prior")
+  axes[0].set_xscale("log")
+  axes[0].set_xlabel("δ")
+  axes[0].legend(fontsize=7)
+  axes[0].set_title("Mountain race, Boltzmann policies")
+  for i in (1, 3, 10, 30, 100):
+    axes[1].plot(ds, [operators.boltzmann_incoherence(m, retrained[i], d) for d in ds],
+                 label=f"π^G_{i}")
+  axes[1].plot(ds, [operators.boltzmann_incoherence(m, pi_inf, d) for d in ds], "k--",
+               label="π^G_∞")
+  axes[1].set_xscale("log")
+  axes[1].set_yscale("log")
+  axes[1].set_xlabel("δ")
+  axes[1].set_ylabel("κ_δ")
+  axes[1].legend(fontsize=7)
+  axes[1].set_title("Cor 5.11: κ_δ of retrained policies")
+  fig.tight_layout()
+  plots.save(fig, figure_path(workdir, "boltzmann.png"), dpi=110)
   plt.close(fig)
   return _report(workdir, results)
 
@@ -320,6 +488,52 @@ def format_results(name: str, results: dict) -> str:
                      f"{r['episodes_with_planned_investment']:>10} "
                      f"{r['final_model_error_max']:9.4f} "
                      f"{r['final_model_error_base_invest']:15.4f}")
+    return "\n".join(lines)
+  if name == "dice":
+    lines.append(f"factual f: P(S = 12) = {_fmt(results['p_s_12'])} "
+                 f"({results['p_s_12_fraction']}), E(S) = {_fmt(results['expected_s'])}")
+    lines.append(f"counterfactual c (red die all 6s), shared with f: {results['shared_nodes']}: "
+                 f"P(S_c > S_f) = {_fmt(results['p_sc_greater_sf'])} "
+                 f"({results['p_sc_greater_sf_fraction']}; paper 5/6), "
+                 f"P(S_c = S_f) = {_fmt(results['p_sc_equal_sf'])}, "
+                 f"E(S_c) = {_fmt(results['expected_sc'])}")
+    lines.append(f"independent worlds instead: P(S_c > S_f) = "
+                 f"{_fmt(results['independent_worlds_p_sc_greater_sf'])} "
+                 f"({results['independent_worlds_fraction']})")
+    lines.append("P(S = s): " + ", ".join(f"{k}: {_fmt(v)}"
+                                          for k, v in results["distribution_s"].items()))
+    return "\n".join(lines)
+  if name == "boltzmann":
+    lines.append(f"mountain race, actions {results['actions']}; Def 4.9 with softmax(Q/1) from "
+                 f"the uniform prior (Examples 2/4):")
+    for r in results["iterated_delta_1"]:
+      lines.append(f"  i={r['iteration']} π^B_i(·|∅) {_fmt(r['policy_at_start'])} "
+                   f"κ_1 {_fmt(r['boltzmann_incoherence'])}")
+    lines.append(f"  fixpoint from i = {results['fixpoint_reached_at']}; forks "
+                 f"{results['fixpoint_forks']}; J = {_fmt(results['fixpoint_return'])}")
+    lines.append("Boltzmann-coherent π(·|∅) by δ: " + "; ".join(
+        f"δ={r['delta']:g}: {_fmt(r['policy_at_start'])} J={r['return']:.4f}"
+        for r in results["coherent_by_delta"]))
+    lines.append(f"Prop 4.13, uniform prior: p(success|∅, a) = "
+                 f"{_fmt(results['uniform_q_at_start'])}; π^δ(·|∅) "
+                 + ", ".join(f"δ={d}: {_fmt(v)}"
+                             for d, v in results["uniform_boltzmann_at_start"].items())
+                 + f"; limit π* {_fmt(results['uniform_limit_at_start'])}")
+    lines.append(f"Cor 4.14: J(π*) optimal prior {_fmt(results['limit_return_optimal_prior'])}, "
+                 f"uniform prior {_fmt(results['limit_return_uniform_prior'])} (optimum "
+                 f"{_fmt(results['optimal_return'])})")
+    lines.append(f"Cor 4.15: lim κ_δ {results['kappa_limit']}; the ↘-first policy has "
+                 f"J = {_fmt(results['down_first_return'])}")
+    one = results["one_step"]
+    lines.append(f"Prop 4.16 (T = 1, prior {_fmt(one['prior'])}, success {_fmt(one['success'])}):"
+                 f" p·e^r = {_fmt(one['kl_optimum'])}, value {_fmt(one['kl_value'])}, κ_1 = "
+                 f"{_fmt(one['kappa_1_of_kl_optimum'])}; Boltzmann-coherent "
+                 f"{_fmt(one['boltzmann_coherent'])}, κ_1 = "
+                 f"{_fmt(one['kappa_1_of_boltzmann_coherent'])}")
+    lines.append(f"Cor 5.11, κ_δ(π^G_i) for δ = {results['retraining_deltas']}:")
+    for r in results["retraining_kappa"]:
+      lines.append(f"  i={r['iteration']:<4} {_fmt(r['kappa'])}  δ→0: {r['limit_delta_to_0']}")
+    lines.append(f"  i=∞    {_fmt(results['retraining_limit_kappa'])}")
     return "\n".join(lines)
   for key, value in results.items():
     if key in ("name", "paper"):

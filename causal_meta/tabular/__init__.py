@@ -1,5 +1,5 @@
-"""Exact tabular analysis of goal-conditioned policies ([D] §3, [K] §4–5) and of counterfactual
-planning agents ([H]).
+"""Exact tabular analysis of goal-conditioned policies ([D] §3, [K] §4–5), of counterfactual
+planning agents ([H]) and of [H]'s graphical world models (`world_models`).
 
 Finite-horizon MDPs with discrete states and actions; everything is computed exactly by backward
 recursion in NumPy float64. Policies are [S, A] (stationary) or [T, S, A] (time-indexed) arrays.
@@ -7,7 +7,7 @@ See docs/tabular.md for the reproduced results: `python -m launch.reproduce NAME
 are in `causal_meta.reproduce.tabular`.
 """
 
-from causal_meta.tabular import examples, planning
+from causal_meta.tabular import boltzmann, examples, planning, world_models
 from causal_meta.tabular.examples import (ConfoundedTask, card_game, example3, mountain_race,
                                           random_mdp, random_policy, random_tree_mdp, stock_trader)
 from causal_meta.tabular.mdp import (TabularMDP, as_time_indexed, occupancy, reachable,
@@ -20,11 +20,13 @@ from causal_meta.tabular.operators import (boltzmann_incoherence, delusion, f_in
                                            softmax_f, temperature_policy, trajectory_kl)
 
 __all__ = [
-    "ConfoundedTask", "TabularMDP", "as_time_indexed", "boltzmann_incoherence", "card_game",
+    "ConfoundedTask", "TabularMDP", "as_time_indexed", "boltzmann", "boltzmann_incoherence",
+    "card_game",
     "delusion", "example3", "examples", "f_incoherence", "f_soft_policy",
     "folded_cumulative_sequence", "folded_sequence", "goal_condition", "incoherence",
     "kl_divergence", "limit_policy", "mountain_race", "occupancy", "optimal_return",
     "optimal_values", "planning", "policy_return", "random_mdp", "random_policy",
     "random_tree_mdp", "reachable", "retrain", "soft_values", "softmax_f", "stationary",
     "stock_trader", "temperature_policy", "trajectory_kl", "tree_mdp", "uniform_policy",
+    "world_models",
 ]

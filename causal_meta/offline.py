@@ -1,0 +1,393 @@
+"""A tabular task fitted to logged demonstrations alone ([O] §4.2).
+
+Only a log of an expert's demonstrations exists; θ was never recorded. [O] §4.2 shows that
+counterfactual teaching then needs an assumption about the confounder. The assumption made
+here: the latent is discrete with K̂ values, and the expert and the world are fixed tables of
+(θ, public task state). Under it the demonstrations determine a latent-variable model
+
+    P(τ) = Σ_θ̂ Q̂(θ̂) Π_t Q̂(a_t | θ̂, s_t) Q̂(o_t | θ̂, s_t, a_t)     (steps that happened),
+
+fitted here by EM on that exact marginal likelihood (θ̂ is enumerable, so the E-step is
+exact). The public state s_t and its transition f(s, a, o) are known: they come from the true
+task (`initial_state`, `next_state`, `done`); what is fitted is the prior, the expert and the
+observation model. The result is a `TabularTask`, so the braided engine (`rollout.braid`), the
+exact oracle and the metrics apply to it unchanged: it can play both the expert and the world.
+
+What the log cannot tell: a table row (θ̂, s, a) that demonstrations under θ̂ never reach (a
+deterministic expert never pulls arm a under θ̂, a state the expert never visits) has no data;
+it is set by the Dirichlet pseudo-count alone (uniform). The fitted model's interventional
+oracle on histories that leave the demonstrations' support is then a guess, not an estimate.
+On the bandit every arm is pulled under every θ, so every row is identified.
+
+Estimator (per restart, vmapped; the restart with the best final log-likelihood is kept):
+  E-step  r(θ̂ | τ) ∝ Q̂(θ̂) Π_t Q̂(a_t | θ̂, s_t) Q̂(o_t | θ̂, s_t, a_t);
+  M-step  Q̂(θ̂) ∝ Σ_τ w_τ r(θ̂|τ) + α,   Q̂(a | θ̂, s) ∝ N(θ̂, s, a) + α,
+          Q̂(o | θ̂, s, a) ∝ N(θ̂, s, a, o) + α,
+with N the expected counts Σ_τ w_τ r(θ̂|τ) #{t: (s_t, a_t, o_t) = (s, a, o)} and α the
+pseudo-count: the MAP estimate under a Dirichlet(1 + α) prior on every row, which EM increases
+monotonically (`info["objective"]`). With α = 0 it is maximum likelihood, and EM increases the
+log-likelihood itself; a row without counts is then set uniform (any value maximises).
+
+Episodes enter as counts of (s, a, o) per episode, deduplicated with weights, so a log of
+10^5 bandit episodes is a [≤10^5, S·A·O] matrix. `exact_episodes` gives the infinite-log
+limit of a short-horizon task: every episode, weighted by its true probability.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from causal_meta import oracle, rollout
+from causal_meta.evaluate import kl
+from causal_meta.tasks import base
+from causal_meta.tasks.tabular import TabularTask, make_tabular
+
+Array = jax.Array
+
+# Probabilities are clamped here before the log: a zero-count cell (α = 0) would otherwise
+# make 0 · log 0 = nan in the count-weighted sums.
+_TINY = 1e-30
+# `exact_episodes` enumerates (A·O)^T episodes; past this it would not fit in memory.
+MAX_ENUMERATED = 2_000_000
+
+
+class Episodes(NamedTuple):
+  """Demonstrations as plain arrays: N episodes of T steps, each with a weight.
+
+  actions: int32 [N, T]; observations: int32 [N, T]; mask: bool [N, T] (the step happened);
+  weights: float32 [N], how many times each episode was logged (for `exact_episodes`, its
+  expected number; they need not be integers).
+  """
+  actions: Any
+  observations: Any
+  mask: Any
+  weights: Any
+
+
+class Tables(NamedTuple):
+  """Fitted probabilities: prior [K], expert [K, S, A], observation [K, S, A, O] (a leading
+  restart axis [R] where vmapped)."""
+  prior: Array
+  expert: Array
+  observation: Array
+
+
+# ------------------------------------------------------------------------------------------------
+# Data: episodes -> deduplicated (s, a, o) counts.
+
+def _fail(field: str, what: str) -> ValueError:
+  return ValueError(f"offline.fit_tabular: {field} {what}")
+
+
+def from_log(task: TabularTask, log: rollout.Trajectory) -> Episodes:
+  """The demonstrations of a `Trajectory` (each episode weight 1). ValueError if any action
+  was the agent's (`log.intervened`): the log must hold the expert's actions only."""
+  if not isinstance(log, rollout.Trajectory):
+    raise _fail("log", f"must be a rollout.Trajectory or offline.Episodes, "
+                       f"got {type(log).__name__}")
+  if np.any(np.asarray(log.intervened)):
+    raise _fail("log.intervened", "must be all False (demonstrations: every action the "
+                                  "expert's); the log holds agent-authored actions")
+  actions = np.asarray(log.actions)
+  return Episodes(actions, np.asarray(log.observations), np.asarray(log.mask),
+                  np.ones(actions.shape[:1], np.float32))
+
+
+def _check_episodes(task: TabularTask, episodes: Episodes) -> Episodes:
+  actions = np.asarray(episodes.actions)
+  observations = np.asarray(episodes.observations)
+  mask = np.asarray(episodes.mask)
+  weights = np.asarray(episodes.weights)
+  T = task.horizon
+  if actions.ndim != 2 or actions.shape[1] != T or actions.shape[0] < 1:
+    raise _fail("log.actions", f"must have shape [B >= 1, T={T}] (the task's horizon), "
+                               f"got {actions.shape}")
+  for name, arr in (("log.observations", observations), ("log.mask", mask)):
+    if arr.shape != actions.shape:
+      raise _fail(name, f"must have the actions' shape {actions.shape}, got {arr.shape}")
+  if weights.shape != actions.shape[:1] or not np.all(np.isfinite(weights)) or np.any(
+      weights < 0) or not weights.sum() > 0:
+    raise _fail("log.weights", f"must be {actions.shape[0]} finite numbers >= 0, not all 0")
+  for name, arr, size in (("log.actions", actions, task.num_actions),
+                          ("log.observations", observations, task.num_observations)):
+    if not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() >= size:
+      raise _fail(name, f"must hold integers in [0, {size - 1}] (the task's sizes)")
+  return Episodes(actions.astype(np.int32), observations.astype(np.int32), mask.astype(bool),
+                  weights.astype(np.float32))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _states(task: TabularTask, actions: Array, observations: Array):
+  """The public state before each step and whether the task was running: ([N, T], [N, T])."""
+  def one(a, o):
+    def step(s, ao):
+      active = jnp.logical_not(task.done(s))
+      return jnp.where(active, task.next_state(s, *ao), s), (s, active)
+    _, out = jax.lax.scan(step, task.initial_state(), (a, o))
+    return out
+  return jax.vmap(one)(actions, observations)
+
+
+def episode_counts(task: TabularTask, episodes: Episodes) -> tuple[np.ndarray, np.ndarray]:
+  """Per distinct episode, #{t: (s_t, a_t, o_t) = (s, a, o)} over the steps that happened,
+  flattened: (counts float32 [M, S·A·O], weights float32 [M]), M ≤ N distinct rows.
+
+  ValueError if `episodes.mask` is not the task's own (`not done(s_t)`): a log of another task.
+  """
+  episodes = _check_episodes(task, episodes)
+  states, active = map(np.asarray, _states(task, episodes.actions, episodes.observations))
+  if not np.array_equal(active, episodes.mask):
+    raise _fail("log.mask", "does not match the task's done() along the logged states "
+                            "(a log of another task?)")
+  S, A, O = task.num_states, task.num_actions, task.num_observations
+  flat = (states * A + episodes.actions) * O + episodes.observations  # [N, T]
+  n = flat.shape[0]
+  table = np.zeros((n, S * A * O), np.int32)
+  np.add.at(table, (np.repeat(np.arange(n), flat.shape[1]), flat.reshape(-1)),
+            episodes.mask.reshape(-1).astype(np.int32))
+  # The likelihood depends on an episode only through its counts: one row per distinct one.
+  rows, inverse = np.unique(table, axis=0, return_inverse=True)
+  weights = np.bincount(inverse.reshape(-1), weights=episodes.weights, minlength=len(rows))
+  return rows.astype(np.float32), weights.astype(np.float32)
+
+
+def exact_episodes(task: TabularTask, num_episodes: float = 1.0) -> Episodes:
+  """The infinite-log limit: every episode of the task's demonstrations, weighted by
+  `num_episodes` × its probability Σ_θ Q(θ) Π_t Q(a_t|θ,s_t) Q(o_t|θ,s_t,a_t).
+
+  Steps after done carry no probability: each of their (A·O) values gets an equal share, so
+  the weights sum to `num_episodes` and the expected counts are exact. Enumerates (A·O)^T
+  episodes: ValueError past `MAX_ENUMERATED` (shorten the horizon).
+  """
+  A, O, T = task.num_actions, task.num_observations, task.horizon
+  total = (A * O) ** T
+  if total > MAX_ENUMERATED:
+    raise ValueError(f"offline.exact_episodes: (A·O)^T = ({A}·{O})^{T} = {total} episodes "
+                     f"exceed {MAX_ENUMERATED}; use a task with a shorter horizon")
+  pairs = np.stack(np.unravel_index(np.arange(total), (A * O,) * T), -1).astype(np.int32)
+  actions, observations = pairs // O, pairs % O
+  states, active = _states(task, jnp.asarray(actions), jnp.asarray(observations))
+  thetas, log_prior = task.latents()
+
+  def log_p(theta, s, a, o):  # one step, one θ
+    return (jax.nn.log_softmax(task.expert_logits(theta, s))[a]
+            + jax.nn.log_softmax(task.observation_logits(theta, s, a))[o])
+
+  per_step = jax.vmap(jax.vmap(jax.vmap(log_p, (None, 0, 0, 0)), (None, 0, 0, 0)),
+                      (0, None, None, None))(thetas, states, jnp.asarray(actions),
+                                             jnp.asarray(observations))  # [L, N, T]
+  per_step = jnp.where(active, per_step, -math.log(A * O))
+  log_w = jax.nn.logsumexp(log_prior[:, None] + per_step.sum(-1), axis=0)
+  weights = num_episodes * np.asarray(jnp.exp(log_w), np.float64)
+  return Episodes(actions, observations, np.asarray(active), weights.astype(np.float32))
+
+
+# ------------------------------------------------------------------------------------------------
+# EM.
+
+def _log(p):
+  return jnp.log(jnp.maximum(p, _TINY))
+
+
+def _normalise(x):
+  """Rows of x (last axis) as distributions; an all-zero row becomes uniform."""
+  total = x.sum(-1, keepdims=True)
+  return jnp.where(total > 0, x / jnp.where(total > 0, total, 1.0), 1.0 / x.shape[-1])
+
+
+def _e_step(tables: Tables, counts: Array, weights: Array, pseudo_count: Array):
+  """(expected counts [K, F], expected latent counts [K], log-likelihood, objective), the last
+  two per episode (weighted means, nats/episode)."""
+  K = tables.prior.shape[0]
+  log_joint = (_log(tables.expert)[..., None] + _log(tables.observation)).reshape(K, -1)
+  log_post = _log(tables.prior) + jnp.dot(counts, log_joint.T,
+                                          precision=jax.lax.Precision.HIGHEST)  # [M, K]
+  log_lik = jax.nn.logsumexp(log_post, axis=-1)  # [M]
+  resp = weights[:, None] * jnp.exp(log_post - log_lik[:, None])  # [M, K]
+  total = weights.sum()
+  log_lik = jnp.dot(weights, log_lik, precision=jax.lax.Precision.HIGHEST) / total
+  penalty = pseudo_count * (_log(tables.prior).sum() + _log(tables.expert).sum()
+                            + _log(tables.observation).sum())
+  stats = jnp.dot(resp.T, counts, precision=jax.lax.Precision.HIGHEST)
+  return stats, resp.sum(0), log_lik, log_lik + penalty / total
+
+
+def _m_step(stats: Array, latent_counts: Array, shape: tuple[int, ...],
+            pseudo_count: Array) -> Tables:
+  joint = stats.reshape(shape)  # [K, S, A, O]
+  return Tables(_normalise(latent_counts + pseudo_count),
+                _normalise(joint.sum(-1) + pseudo_count),
+                _normalise(joint + pseudo_count))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
+def random_tables(key: Array, restarts: int, num_latents: int, num_states: int,
+                  num_actions: int, num_observations: int) -> Tables:
+  """Initial parameters of `restarts` EM runs (a leading axis [R]): every row drawn from a
+  flat Dirichlet, as normalised exponentials (one draw per table: fast to compile)."""
+  R, K, S, A, O = restarts, num_latents, num_states, num_actions, num_observations
+  draws = jax.random.exponential(key, (R, K * (1 + S * A * (1 + O))))
+  prior, expert, observation = jnp.split(draws, [K, K + K * S * A], axis=1)
+  return Tables(_normalise(prior), _normalise(expert.reshape(R, K, S, A)),
+                _normalise(observation.reshape(R, K, S, A, O)))
+
+
+@functools.partial(jax.jit, static_argnames=("iterations",))
+def em(init: Tables, counts: Array, weights: Array, pseudo_count: float | Array,
+       iterations: int):
+  """`iterations` EM steps from each restart's initial tables.
+
+  Args:
+    init: Tables with a leading restart axis: prior [R, K], expert [R, K, S, A],
+      observation [R, K, S, A, O].
+    counts: float [M, S·A·O] per-episode (s, a, o) counts (`episode_counts`); weights: float [M].
+    pseudo_count: α >= 0.
+  Returns:
+    (final Tables [R, ...], log_likelihood [R, iterations + 1], objective [R, iterations + 1]):
+    the traces in nats/episode, entry i at the tables after i steps.
+  """
+  pseudo_count = jnp.asarray(pseudo_count, jnp.float32)
+
+  def one(tables):
+    shape = tables.observation.shape
+
+    def body(tables, _):
+      stats, latent, log_lik, objective = _e_step(tables, counts, weights, pseudo_count)
+      return _m_step(stats, latent, shape, pseudo_count), (log_lik, objective)
+
+    final, (log_lik, objective) = jax.lax.scan(body, tables, None, length=iterations)
+    _, _, last_lik, last_obj = _e_step(final, counts, weights, pseudo_count)
+    return (final, jnp.append(log_lik, last_lik), jnp.append(objective, last_obj))
+
+  return jax.vmap(one)(init)
+
+
+def fit_tabular(task_like: TabularTask, log: rollout.Trajectory | Episodes, num_latents: int,
+                key: Array, restarts: int = 8, iterations: int = 200,
+                pseudo_count: float = 0.01) -> tuple[TabularTask, dict[str, Any]]:
+  """Fits prior, expert and observation tables with `num_latents` latents to demonstrations.
+
+  Validation, the states along the log and the count rows run on the host; the EM itself is
+  one jitted call (`em`), vmapped over the restarts. The result is a Python `TabularTask`
+  (static tables), so this function is not itself traced.
+
+  Args:
+    task_like: the true task, a `TabularTask`; only its public parts are read (states,
+      transitions, done, rewards, horizon, sizes), never its prior, expert or observation
+      tables.
+    log: the demonstrations: a `Trajectory` [B, T] whose actions are all the expert's
+      (`braid(..., expert_prob=1.0)`; `theta` and `expert_actions` are not read), or `Episodes`
+      (e.g. `exact_episodes`, the infinite-log limit).
+    num_latents: K̂ >= 1, the assumed number of latent values.
+    key: draws each restart's initial tables.
+    restarts: R >= 1 EM runs in parallel (vmapped); the best final log-likelihood is kept.
+    iterations: EM steps per restart.
+    pseudo_count: α >= 0 added to every expected count (module docstring): keeps the rows the
+      log never reaches defined (uniform); 0 is maximum likelihood.
+  Returns:
+    (the fitted TabularTask named `<task>_fitted` with K̂ latents and the true task's states,
+    transitions, terminal states, rewards and horizon; info) with info: log_likelihood
+    [iterations + 1] (nats/episode, the best restart), objective [iterations + 1] (what EM
+    increases: log-likelihood + α Σ log tables, per episode), log_likelihood_all and
+    objective_all [R, iterations + 1], best_restart, num_episodes (Σ weights), num_distinct
+    (distinct count rows).
+  Raises:
+    ValueError, one line naming the field: a task that is not tabular, a log with an agent's
+    action, num_latents < 1, restarts < 1, iterations < 0, pseudo_count < 0, or a log whose
+    shapes, values or mask do not match the task.
+  """
+  if not isinstance(task_like, TabularTask):
+    raise _fail("task_like", f"must be a TabularTask (enumerable states), "
+                             f"got {type(task_like).__name__}")
+  for name, value, low in (("num_latents", num_latents, 1), ("restarts", restarts, 1),
+                           ("iterations", iterations, 0)):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+      raise _fail(name, f"must be an integer >= {low}, got {value!r}")
+  try:
+    alpha = float(pseudo_count)
+  except (TypeError, ValueError):
+    alpha = float("nan")
+  if not alpha >= 0 or not math.isfinite(alpha):
+    raise _fail("pseudo_count", f"must be a finite number >= 0, got {pseudo_count!r}")
+  episodes = log if isinstance(log, Episodes) else from_log(task_like, log)
+  rows, weights = episode_counts(task_like, episodes)
+
+  task = task_like
+  init = random_tables(key, int(restarts), int(num_latents), task.num_states,
+                       task.num_actions, task.num_observations)
+  final, log_lik, objective = em(init, jnp.asarray(rows), jnp.asarray(weights), alpha,
+                                 int(iterations))
+  log_lik, objective = np.asarray(log_lik), np.asarray(objective)
+  best = int(np.nanargmax(log_lik[:, -1]))
+  tables = [np.asarray(t[best], np.float64) for t in final]
+  tables = [t / t.sum(-1, keepdims=True) for t in tables]  # float32 rounding
+  fitted = make_tabular(
+      *tables, horizon=task.horizon,
+      transitions=None if task.transitions is None else np.asarray(task.transitions),
+      terminal=None if task.terminal is None else np.asarray(task.terminal, bool),
+      rewards=task.rewards, initial=task.initial, name=f"{task.name}_fitted")
+  info = dict(log_likelihood=log_lik[best], objective=objective[best],
+              log_likelihood_all=log_lik, objective_all=objective, best_restart=best,
+              num_episodes=float(weights.sum()), num_distinct=int(rows.shape[0]))
+  return fitted, info
+
+
+# ------------------------------------------------------------------------------------------------
+# How well the fitted model teaches: its exact interventional oracle against the true one.
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 3))
+def oracle_kl(true_task: TabularTask, fitted: TabularTask, key: Array,
+              episodes: int = 1000) -> dict[str, Array]:
+  """KL(true interventional oracle ‖ fitted one) in nats/step, on the histories of the true
+  interventional oracle deployed in the true task (Thompson sampling: every action the
+  agent's, the histories a well-taught agent meets). Both oracles read every action as do(a).
+
+  Returns kl_action (next action) and kl_observation (next observation given the action
+  taken), means over the steps that happened. Both tasks are static: each fitted model
+  compiles anew (seconds on a CPU).
+  """
+  traj, _ = oracle.run_policy(true_task, key, episodes)
+  true = oracle.predictives(true_task, traj.actions, traj.observations, True)
+  fit = oracle.predictives(fitted, traj.actions, traj.observations, True)
+  return dict(
+      kl_action=rollout.mean_over_mask(
+          kl(true.action_probs, jnp.log(fit.action_probs)), traj.mask),
+      kl_observation=rollout.mean_over_mask(
+          kl(true.observation_probs, jnp.log(fit.observation_probs)), traj.mask))
+
+
+def oracle_gap(task: TabularTask, log_sizes=(100, 1000, 10000), seeds=(0, 1, 2),
+               num_latents: int | None = None, eval_episodes: int = 1000, restarts: int = 8,
+               iterations: int = 200, pseudo_count: float = 0.01,
+               print_fn=print) -> dict[int, dict[str, np.ndarray]]:
+  """The fitted model's interventional-oracle gap (`oracle_kl`) against the log size.
+
+  Per log size N and seed: N demonstrations (`braid(..., expert_prob=1.0)`), `fit_tabular`
+  with K̂ = `num_latents` (default: the true number), then `oracle_kl` on `eval_episodes`
+  rollouts. Prints one line per N (mean ± std over seeds) with `print_fn` and returns
+  {N: {"kl_action": [seeds], "kl_observation": [seeds]}}.
+  """
+  num_latents = task.num_latents if num_latents is None else num_latents
+  out = {}
+  for n in log_sizes:
+    per_seed = {"kl_action": [], "kl_observation": []}
+    for seed in seeds:
+      k_log, k_fit, k_eval = jax.random.split(jax.random.PRNGKey(seed), 3)
+      log = rollout.braid(task, rollout.uniform_policy(task), k_log, int(n), expert_prob=1.0)
+      fitted, _ = fit_tabular(task, log, num_latents, k_fit, restarts, iterations,
+                              pseudo_count)
+      for name, value in oracle_kl(task, fitted, k_eval, eval_episodes).items():
+        per_seed[name].append(float(value))
+    out[int(n)] = {k: np.asarray(v) for k, v in per_seed.items()}
+    if print_fn is not None:
+      a, o = out[int(n)]["kl_action"], out[int(n)]["kl_observation"]
+      print_fn(f"{task.name}: log of {n} episodes, {len(seeds)} seeds: KL(true ‖ fitted "
+               f"interventional oracle) action {a.mean():.5f} ± {a.std():.5f}, observation "
+               f"{o.mean():.5f} ± {o.std():.5f} nats/step")
+  return out
