@@ -31,21 +31,28 @@ log-likelihood itself; a row without counts is then set uniform (any value maxim
 Episodes enter as counts of (s, a, o) per episode, deduplicated with weights, so a log of
 10^5 bandit episodes is a [≤10^5, S·A·O] matrix. `exact_episodes` gives the infinite-log
 limit of a short-horizon task: every episode, weighted by its true probability.
+
+Teaching from the log (`teach_from_log`): counterfactual teaching in braided rollouts of the
+fitted model, which plays both the expert and the world, then deployment and scoring in the
+true task; `behaviour_cloning` is the baseline, the same agent fitted to the logged
+trajectories themselves (its limit is the conditional oracle). docs/offline.md has the
+bandit's numbers (`python -m launch.reproduce offline`).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import time
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from causal_meta import oracle, rollout
+from causal_meta import config as config_lib
+from causal_meta import evaluate, oracle, parallel, rollout, train
 from causal_meta.evaluate import kl
-from causal_meta.tasks import base
 from causal_meta.tasks.tabular import TabularTask, make_tabular
 
 Array = jax.Array
@@ -391,3 +398,156 @@ def oracle_gap(task: TabularTask, log_sizes=(100, 1000, 10000), seeds=(0, 1, 2),
                f"interventional oracle) action {a.mean():.5f} ± {a.std():.5f}, observation "
                f"{o.mean():.5f} ± {o.std():.5f} nats/step")
   return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Teaching from the log: counterfactual teaching in the fitted model, behaviour cloning on the
+# log itself, both scored on the true task.
+
+# The scalars of `evaluate.agent_metrics` that the teaching functions report.
+AGENT_METRICS = ("kl_action_interventional", "kl_action_conditional",
+                 "kl_observation_interventional", "kl_observation_conditional", "mean_reward",
+                 "best_action_rate")
+
+
+def evaluate_on_true_task(true_task, agent, params, seed: int, episodes: int,
+                          mesh=None) -> dict[str, float]:
+  """`evaluate.agent_metrics` of `params` deployed in `true_task`, with the evaluation key of
+  a run of seed `seed` (`train.evaluation_key`) and `mesh` as `train.train_and_evaluate` uses
+  them, so an online run's final numbers are reproduced exactly: the `AGENT_METRICS` floats."""
+  mesh = parallel.data_mesh() if mesh is None else mesh
+  fn = jax.jit(functools.partial(evaluate.agent_metrics, true_task, agent, episodes=episodes,
+                                 mesh=mesh))
+  out = fn(params, train.evaluation_key(seed))
+  return {k: float(out[k]) for k in AGENT_METRICS}
+
+
+def _check_model(true_task, model) -> None:
+  if not isinstance(model, TabularTask):
+    raise ValueError(f"offline.teach_from_log: model must be a TabularTask, "
+                     f"got {type(model).__name__}")
+  have = (model.num_states, model.num_actions, model.num_observations, model.horizon)
+  want = (true_task.num_states, true_task.num_actions, true_task.num_observations,
+          true_task.horizon)
+  if have != want:
+    raise ValueError(f"offline.teach_from_log: model has (states, actions, observations, "
+                     f"horizon) {have}; the true task has {want}")
+
+
+def teach_from_log(config, true_task: TabularTask, log: rollout.Trajectory | Episodes | None,
+                   num_latents: int | None, key: Array, *, model: TabularTask | None = None,
+                   restarts: int = 8, iterations: int = 200, pseudo_count: float = 0.01,
+                   oracle_episodes: int = 1000, verbose: bool = False) -> dict[str, Any]:
+  """An agent taught from demonstrations alone ([O] §4.2), scored on the true task.
+
+  1. The model: `fit_tabular(true_task, log, num_latents, ...)`, or `model` as given (then
+     `log` and `num_latents` are not read; with `model=true_task` this is online teaching).
+  2. `train.train_and_evaluate(config, task=model)`: the agent trained as `config` says
+     (`config.teaching = "counterfactual"`: braided rollouts of the model, which plays both
+     the expert and the world; the training seed is `config.seed`).
+  3. The trained parameters deployed in `true_task` (`evaluate_on_true_task`, the evaluation
+     key and `config.eval_episodes` of `train_and_evaluate`): with `model=true_task` the
+     numbers are exactly those of `train_and_evaluate(config)` on the true task.
+
+  Args:
+    config: a `config.default()`-style ConfigDict (validated by `train_and_evaluate`).
+    true_task: the task the agent is deployed in; its public parts define the fitted model.
+    log: the demonstrations (`fit_tabular`), or None with `model`.
+    num_latents: K̂ (`fit_tabular`), or None with `model`.
+    key: split into the fit's key and `oracle_kl`'s.
+    model: a TabularTask with the true task's sizes to teach in instead of fitting one.
+    restarts, iterations, pseudo_count: `fit_tabular`'s.
+    oracle_episodes: episodes of `oracle_kl` (the model's exact interventional-oracle gap).
+  Returns:
+    dict: `agent` ({`AGENT_METRICS`: float}, on the true task), `oracle_kl` ({kl_action,
+    kl_observation}: float nats/step), `in_model` (the same metrics in the model, from
+    train_and_evaluate), `fit` (fit_tabular's info, or None), `model`, `params`, `seconds`.
+  """
+  if not isinstance(true_task, TabularTask):
+    raise ValueError(f"offline.teach_from_log: true_task must be a TabularTask, "
+                     f"got {type(true_task).__name__}")
+  start = time.time()
+  k_fit, k_oracle = jax.random.split(key)
+  info = None
+  if model is None:
+    if log is None or num_latents is None:
+      raise ValueError("offline.teach_from_log: log and num_latents are required unless a "
+                       "model is given")
+    model, info = fit_tabular(true_task, log, num_latents, k_fit, restarts, iterations,
+                              pseudo_count)
+  _check_model(true_task, model)
+  gap = {k: float(v) for k, v in oracle_kl(true_task, model, k_oracle,
+                                           int(oracle_episodes)).items()}
+  result = train.train_and_evaluate(config, None, verbose=verbose, progress=False, task=model)
+  _, agent = config_lib.validate(config, task=model)
+  scores = evaluate_on_true_task(true_task, agent, result["params"], config.seed,
+                                 config.eval_episodes)
+  return dict(agent=scores, oracle_kl=gap,
+              in_model={k: result[k] for k in AGENT_METRICS}, fit=info, model=model,
+              params=result["params"], seconds=time.time() - start)
+
+
+def behaviour_cloning(config, true_task: TabularTask, log: rollout.Trajectory, key: Array,
+                      holdout: float = 0.2) -> dict[str, Any]:
+  """Behaviour cloning on the log itself, scored on the true task: the baseline of
+  `teach_from_log`.
+
+  The agent of `config` with `teaching = "demonstration"` (author-blind: deployed, it reads
+  its own actions as the expert's, [O] Remark 14) fits the teacher-forced loss
+  (`train.make_loss`: −log P(a_t) − log P(o_t), the logged action as the target) on minibatches
+  of `config.batch_size` episodes drawn with replacement from the first (1 − holdout) of the
+  log, with `train.make_optimizer(config)`, up to `config.num_updates` steps
+  (`train.make_data_fit`, `config.updates_per_call` per compiled call). After each call the
+  loss on the held-out episodes is measured; the parameters with the lowest one are kept
+  (early stopping: a small log is otherwise memorised). Its limit is the conditional oracle.
+  θ is never read.
+
+  Args:
+    config: as for `teach_from_log` (`teaching` is overridden; the seed initialises the agent).
+    log: demonstrations, a `Trajectory` [N, T] with every action the expert's, N >= 2.
+    key: draws the minibatches.
+    holdout: the fraction of the log held out for early stopping, in (0, 1); at least one
+      episode on each side.
+  Returns:
+    dict: `agent` ({`AGENT_METRICS`: float} on the true task, evaluated as
+    `evaluate_on_true_task`), `best_update` (the updates of the kept parameters),
+    `heldout_loss` (theirs, nats/step summed over action and observation), `params`,
+    `seconds`.
+  """
+  start = time.time()
+  episodes = _check_episodes(true_task, from_log(true_task, log))
+  n = episodes.actions.shape[0]
+  if not isinstance(holdout, (float, int)) or not 0.0 < holdout < 1.0 or n < 2:
+    raise ValueError(f"offline.behaviour_cloning: holdout must be in (0, 1) and the log hold "
+                     f">= 2 episodes; got holdout={holdout!r}, {n} episodes")
+  n_fit = min(max(int(round(n * (1.0 - holdout))), 1), n - 1)
+  config = config.copy_and_resolve_references()
+  config.teaching, config.loss.expert_target = "demonstration", "action"
+  _, agent = config_lib.validate(config, task=true_task)
+  # Targets are the logged actions; θ was never recorded.
+  data = log._replace(theta=jnp.zeros_like(log.theta), expert_actions=log.actions,
+                      intervened=jnp.zeros_like(log.intervened), expert_log_probs=None)
+  train_data = jax.tree.map(lambda x: x[:n_fit], data)
+  heldout = jax.tree.map(lambda x: x[n_fit:], data)
+  batch, per_call = config.batch_size, config.updates_per_call
+
+  def sample(k, data, _):
+    rows = jax.random.randint(k, (batch,), 0, n_fit)
+    return jax.tree.map(lambda x: x[rows], data)
+
+  loss_fn = train.make_loss(agent, config)
+  optimizer = train.make_optimizer(config)
+  state = train.init_state(agent, optimizer, config.seed)
+  fit = train.make_data_fit(loss_fn, sample, optimizer, per_call)
+  heldout_loss = jax.jit(lambda p: loss_fn(p, heldout)[0])
+  params, opt_state = state.params, state.opt_state
+  best = (float(heldout_loss(params)), 0, params)
+  for done in range(per_call, config.num_updates + 1, per_call):
+    params, opt_state, _ = fit(params, opt_state, jax.random.fold_in(key, done), train_data,
+                               None)
+    loss = float(heldout_loss(params))
+    if loss < best[0]:
+      best = (loss, done, params)
+  scores = evaluate_on_true_task(true_task, agent, best[2], config.seed, config.eval_episodes)
+  return dict(agent=scores, best_update=best[1], heldout_loss=best[0], params=best[2],
+              seconds=time.time() - start)

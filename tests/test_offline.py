@@ -6,7 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from causal_meta import offline, oracle, rollout, tasks
+from causal_meta import config as config_lib
+from causal_meta import offline, oracle, rollout, tasks, train
 
 
 def demonstrations(task, episodes, seed=0):
@@ -188,3 +189,70 @@ def test_rejects_a_log_that_does_not_match_the_task(bandit_log):
     offline.exact_episodes(tasks.make("bandit"))
   with pytest.raises(ValueError, match="log must be"):
     offline.fit_tabular(task, {"actions": log.actions}, 5, jax.random.PRNGKey(0))
+
+
+# --- teaching from the log ------------------------------------------------------------------------
+
+def small_config(task_name="bandit", updates=20):
+  c = config_lib.default()
+  c.task.name = task_name
+  c.num_updates = c.log_every = updates
+  c.updates_per_call, c.batch_size, c.eval_episodes, c.agent.hidden = 10, 32, 64, 16
+  return c
+
+
+def test_teaching_in_the_true_task_is_online_counterfactual_teaching_exactly():
+  """With the true task as the model, `teach_from_log` is `train_and_evaluate` on the true
+  task: same seed, same evaluation key, the same numbers."""
+  c = small_config()
+  c.task.bandit.horizon = 5
+  truth = tasks.make("bandit", horizon=5)
+  out = offline.teach_from_log(c, truth, None, None, jax.random.PRNGKey(0), model=truth,
+                               oracle_episodes=64)
+  online = train.train_and_evaluate(c, None, verbose=False, progress=False)
+  assert out["agent"] == {k: float(online[k]) for k in offline.AGENT_METRICS}
+  assert out["fit"] is None and out["oracle_kl"]["kl_action"] < 1e-6
+  np.testing.assert_array_equal(jax.tree.leaves(out["params"])[0],
+                                jax.tree.leaves(online["params"])[0])
+
+
+def test_teaching_in_a_model_fitted_to_prize_or_frog_inherits_its_guess():
+  """The failure case of [O] §4.2: on prize_or_frog the log leaves P(o | θ̂, do(a)) of the
+  unopened box unidentified. Taught in the fitted model, the agent learns the model's
+  P(prize | do(a)) >= 0.75 (small KL in the model); deployed in the true task (1/2) its
+  observation KL to the true interventional oracle is large."""
+  truth = tasks.make("prize_or_frog")
+  c = small_config("prize_or_frog", updates=100)
+  out = offline.teach_from_log(c, truth, demonstrations(truth, 500), 2, jax.random.PRNGKey(0),
+                               oracle_episodes=64)
+  assert out["oracle_kl"]["kl_observation"] > 0.05
+  assert out["in_model"]["kl_observation_interventional"] < 0.03
+  assert out["agent"]["kl_observation_interventional"] > 0.08
+
+
+def test_behaviour_cloning_on_prize_or_frog_learns_the_conditional_answer():
+  truth = tasks.make("prize_or_frog")
+  out = offline.behaviour_cloning(small_config("prize_or_frog", updates=100), truth,
+                                  demonstrations(truth, 200), jax.random.PRNGKey(0))
+  # P(prize | a) = 1 from the log; the truth under do(a) is 1/2: KL ≈ log 2 per step.
+  assert out["agent"]["kl_observation_conditional"] < 0.05
+  assert out["agent"]["kl_observation_interventional"] > 0.3
+  assert 0 < out["best_update"] <= 100
+
+
+def test_teaching_rejects_bad_input(bandit_log):
+  task, log = bandit_log
+  c = small_config()
+  c.task.bandit.horizon = 4
+  with pytest.raises(ValueError, match="log and num_latents"):
+    offline.teach_from_log(c, task, None, 5, jax.random.PRNGKey(0))
+  with pytest.raises(ValueError, match="model has"):
+    offline.teach_from_log(c, task, None, None, jax.random.PRNGKey(0),
+                           model=tasks.make("bandit", horizon=5))
+  with pytest.raises(ValueError, match="true_task"):
+    offline.teach_from_log(c, tasks.make("padlock"), log, 5, jax.random.PRNGKey(0))
+  with pytest.raises(ValueError, match="holdout"):
+    offline.behaviour_cloning(c, task, log, jax.random.PRNGKey(0), holdout=1.0)
+  with pytest.raises(ValueError, match=r"log\.intervened"):
+    offline.behaviour_cloning(c, task, log._replace(intervened=~log.intervened),
+                              jax.random.PRNGKey(0))

@@ -11,6 +11,8 @@
   boltzmann       `tabular`           [K] §4.1: Boltzmann coherence on the mountain race
   padlock         `padlock_retrain`   [D] §4.1, Table 1: padlock delusion and self-retraining
   tictactoe       `tictactoe_retrain` [D] §4.2, Table 2: Decision-Transformer incoherence
+  tictactoe_exact `tictactoe_exact`   [D] Table 2 for the perfect model of the data, exactly
+  offline         `offline`           [O] §4.2: teaching from logged demonstrations alone
 
 Every runner in `RESULTS` is a callable (workdir, quick=False, config=None) -> results dict: it
 writes workdir/results.json and workdir/figures/*.png and prints a short table; `quick` asks
@@ -59,7 +61,8 @@ def figure_path(workdir: str, name: str) -> str:
 # The runners import the helpers above, so they are imported after them.
 # pylint: disable=wrong-import-position
 from causal_meta.reproduce import bandit, padlock_retrain, prize_or_frog, tabular  # noqa: E402
-from causal_meta.reproduce import tictactoe_retrain  # noqa: E402
+from causal_meta.reproduce import tictactoe_exact, tictactoe_retrain  # noqa: E402
+from causal_meta.reproduce import offline  # noqa: E402
 
 RESULTS: dict[str, Callable[..., dict]] = {
     "prize_or_frog": prize_or_frog.reproduce,
@@ -72,6 +75,8 @@ RESULTS: dict[str, Callable[..., dict]] = {
     "boltzmann": tabular.boltzmann,
     "padlock": padlock_retrain.reproduce,
     "tictactoe": tictactoe_retrain.reproduce,
+    "tictactoe_exact": tictactoe_exact.reproduce,
+    "offline": offline.reproduce,
 }
 
 # NAME -> (its file in experiments/, the get_config argument of the full run; --quick: 'quick').

@@ -10,7 +10,7 @@ from causal_meta import reproduce
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NAMES = ("prize_or_frog", "bandit", "mountain_race", "card_game", "stock_trader", "planning",
-         "dice", "boltzmann", "padlock", "tictactoe")
+         "dice", "boltzmann", "padlock", "tictactoe", "tictactoe_exact", "offline")
 
 
 def run(args, timeout=120):
