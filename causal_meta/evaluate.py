@@ -86,6 +86,30 @@ def expert_data_metrics(task: Task, agent: Agent, params, key: jax.Array,
           "running_by_step": jnp.mean(mask, 0)}
 
 
+def mixed_author_metrics(task: Task, agent: Agent, params, key: jax.Array, episodes: int,
+                         expert_prob: float | jax.Array) -> dict[str, jax.Array]:
+  """KL(oracle ‖ agent) on pasts of mixed authorship ([O] Remarks 14-15): at each step the
+  expert acts with probability `expert_prob` (q), else the agent; the agent predicts every
+  action and observation all the same, and is scored against the exact oracle that respects
+  those authors (an expert's action is evidence about θ, the agent's own is not). q = 0 is
+  `agent_metrics`' `kl_*_interventional` (same key, same rollouts); q = 1 scores the agent
+  on the expert's data. Jittable (task, agent, episodes static; q may be traced).
+
+  Returns `kl_action` and `kl_observation` (nats/step over the steps that happened) and their
+  curves `kl_action_by_step`, `kl_observation_by_step` [T]."""
+  traj, (action_logits, obs_logits) = rollout.braid(
+      task, agent.policy(params), key, episodes, expert_prob=expert_prob, with_logits=True)
+  pred = oracle.predictives(task, traj.actions, traj.observations, traj.intervened)
+  mask = traj.mask.astype(jnp.float32)
+  out = {}
+  for what, p, logits in (("action", pred.action_probs, action_logits),
+                          ("observation", pred.observation_probs, obs_logits)):
+    per_step = kl(p, jax.nn.log_softmax(logits))  # [B, T]
+    out[f"kl_{what}"] = rollout.mean_over_mask(per_step, mask)
+    out[f"kl_{what}_by_step"] = rollout.mean_by_step(per_step, mask)
+  return out
+
+
 def oracle_metrics(task: Task, key: jax.Array, episodes: int,
                    mesh=None) -> dict[str, jax.Array]:
   """Reward, best-action and success rates of the two oracle policies. `mesh`: split the

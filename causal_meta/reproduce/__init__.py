@@ -13,6 +13,7 @@
   tictactoe       `tictactoe_retrain` [D] §4.2, Table 2: Decision-Transformer incoherence
   tictactoe_exact `tictactoe_exact`   [D] Table 2 for the perfect model of the data, exactly
   offline         `offline`           [O] §4.2: teaching from logged demonstrations alone
+  mixed_authors   `mixed_authors`     [O] Remarks 14-15: scored on pasts of mixed authorship
 
 Every runner in `RESULTS` is a callable (workdir, quick=False, config=None) -> results dict: it
 writes workdir/results.json and workdir/figures/*.png and prints a short table; `quick` asks
@@ -63,6 +64,7 @@ def figure_path(workdir: str, name: str) -> str:
 from causal_meta.reproduce import bandit, padlock_retrain, prize_or_frog, tabular  # noqa: E402
 from causal_meta.reproduce import tictactoe_exact, tictactoe_retrain  # noqa: E402
 from causal_meta.reproduce import offline  # noqa: E402
+from causal_meta.reproduce import mixed_authors  # noqa: E402
 
 RESULTS: dict[str, Callable[..., dict]] = {
     "prize_or_frog": prize_or_frog.reproduce,
@@ -77,6 +79,7 @@ RESULTS: dict[str, Callable[..., dict]] = {
     "tictactoe": tictactoe_retrain.reproduce,
     "tictactoe_exact": tictactoe_exact.reproduce,
     "offline": offline.reproduce,
+    "mixed_authors": mixed_authors.reproduce,
 }
 
 # NAME -> (its file in experiments/, the get_config argument of the full run; --quick: 'quick').
