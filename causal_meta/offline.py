@@ -416,10 +416,16 @@ def evaluate_on_true_task(true_task, agent, params, seed: int, episodes: int,
   a run of seed `seed` (`train.evaluation_key`) and `mesh` as `train.train_and_evaluate` uses
   them, so an online run's final numbers are reproduced exactly: the `AGENT_METRICS` floats."""
   mesh = parallel.data_mesh() if mesh is None else mesh
-  fn = jax.jit(functools.partial(evaluate.agent_metrics, true_task, agent, episodes=episodes,
-                                 mesh=mesh))
-  out = fn(params, train.evaluation_key(seed))
+  out = _agent_metrics(true_task, agent, episodes, mesh)(params, train.evaluation_key(seed))
   return {k: float(out[k]) for k in AGENT_METRICS}
+
+
+@functools.lru_cache(maxsize=None)
+def _agent_metrics(true_task, agent, episodes: int, mesh):
+  """One jitted `evaluate.agent_metrics` per (task, agent, episodes, mesh), all hashable: the
+  methods and seeds of a sweep share its compilation instead of each compiling it again."""
+  return jax.jit(functools.partial(evaluate.agent_metrics, true_task, agent, episodes=episodes,
+                                   mesh=mesh))
 
 
 def _check_model(true_task, model) -> None:
