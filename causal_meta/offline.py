@@ -32,11 +32,17 @@ Episodes enter as counts of (s, a, o) per episode, deduplicated with weights, so
 10^5 bandit episodes is a [≤10^5, S·A·O] matrix. `exact_episodes` gives the infinite-log
 limit of a short-horizon task: every episode, weighted by its true probability.
 
+A task written in JAX (padlock) is fitted through its tables over its reachable public states
+(`tasks.enumerated.as_tabular`); `offline_neural.fit_neural` is the second model class, a
+θ-conditioned network for states a table does not suit (`fit(..., model_class=)` picks one).
+`heldout_log_likelihood` chooses K̂ from the log alone; `save_log` / `load_log` keep logs as
+.npz (`python -m launch.teach_from_log` reads one).
+
 Teaching from the log (`teach_from_log`): counterfactual teaching in braided rollouts of the
 fitted model, which plays both the expert and the world, then deployment and scoring in the
 true task; `behaviour_cloning` is the baseline, the same agent fitted to the logged
 trajectories themselves (its limit is the conditional oracle). docs/offline.md has the
-bandit's numbers (`python -m launch.reproduce offline`).
+numbers (`python -m launch.reproduce offline --size=...`).
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ import numpy as np
 from causal_meta import config as config_lib
 from causal_meta import evaluate, oracle, parallel, rollout, train
 from causal_meta.evaluate import kl
+from causal_meta.tasks.base import Task
+from causal_meta.tasks.enumerated import as_tabular
 from causal_meta.tasks.tabular import TabularTask, make_tabular
 
 Array = jax.Array
@@ -92,7 +100,7 @@ def _fail(field: str, what: str) -> ValueError:
   return ValueError(f"offline.fit_tabular: {field} {what}")
 
 
-def from_log(task: TabularTask, log: rollout.Trajectory) -> Episodes:
+def from_log(task: Task, log: rollout.Trajectory) -> Episodes:
   """The demonstrations of a `Trajectory` (each episode weight 1). ValueError if any action
   was the agent's (`log.intervened`): the log must hold the expert's actions only."""
   if not isinstance(log, rollout.Trajectory):
@@ -106,7 +114,7 @@ def from_log(task: TabularTask, log: rollout.Trajectory) -> Episodes:
                   np.ones(actions.shape[:1], np.float32))
 
 
-def _check_episodes(task: TabularTask, episodes: Episodes) -> Episodes:
+def _check_episodes(task: Task, episodes: Episodes) -> Episodes:
   actions = np.asarray(episodes.actions)
   observations = np.asarray(episodes.observations)
   mask = np.asarray(episodes.mask)
@@ -130,7 +138,7 @@ def _check_episodes(task: TabularTask, episodes: Episodes) -> Episodes:
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _states(task: TabularTask, actions: Array, observations: Array):
+def _states(task: Task, actions: Array, observations: Array):
   """The public state before each step and whether the task was running: ([N, T], [N, T])."""
   def one(a, o):
     def step(s, ao):
@@ -141,6 +149,34 @@ def _states(task: TabularTask, actions: Array, observations: Array):
   return jax.vmap(one)(actions, observations)
 
 
+def check_log(task: Task, log: rollout.Trajectory | Episodes) -> Episodes:
+  """The demonstrations of `log` (a `Trajectory` of expert-authored actions, or `Episodes`),
+  validated against the task's sizes and horizon. ValueError, one line naming the field."""
+  return _check_episodes(task, log if isinstance(log, Episodes) else from_log(task, log))
+
+
+def check_static(task: Task) -> None:
+  """ValueError for a task whose latent changes during the episode: the fits assume one θ
+  per episode (and for anything that is not a Task)."""
+  if not isinstance(task, Task):
+    raise _fail("task_like", f"must be a causal_meta Task, got {type(task).__name__}")
+  if task.changes_latent:
+    raise _fail("task_like", f"{task.name!r} has a latent that changes during the episode; "
+                             f"the offline fits assume one θ per episode")
+
+
+def logged_states(task: Task, episodes: Episodes) -> tuple[np.ndarray, np.ndarray]:
+  """The public state before each step and whether the task was running: (int32
+  [N, T, *state_shape], bool [N, T]). ValueError if `episodes.mask` is not the task's own
+  (`not done(s_t)`): a log of another task."""
+  states, active = map(np.asarray, _states(task, jnp.asarray(episodes.actions),
+                                           jnp.asarray(episodes.observations)))
+  if not np.array_equal(active, np.asarray(episodes.mask, bool)):
+    raise _fail("log.mask", "does not match the task's done() along the logged states "
+                            "(a log of another task?)")
+  return states, active
+
+
 def episode_counts(task: TabularTask, episodes: Episodes) -> tuple[np.ndarray, np.ndarray]:
   """Per distinct episode, #{t: (s_t, a_t, o_t) = (s, a, o)} over the steps that happened,
   flattened: (counts float32 [M, S·A·O], weights float32 [M]), M ≤ N distinct rows.
@@ -148,10 +184,7 @@ def episode_counts(task: TabularTask, episodes: Episodes) -> tuple[np.ndarray, n
   ValueError if `episodes.mask` is not the task's own (`not done(s_t)`): a log of another task.
   """
   episodes = _check_episodes(task, episodes)
-  states, active = map(np.asarray, _states(task, episodes.actions, episodes.observations))
-  if not np.array_equal(active, episodes.mask):
-    raise _fail("log.mask", "does not match the task's done() along the logged states "
-                            "(a log of another task?)")
+  states, _ = logged_states(task, episodes)
   S, A, O = task.num_states, task.num_actions, task.num_observations
   flat = (states * A + episodes.actions) * O + episodes.observations  # [N, T]
   n = flat.shape[0]
@@ -164,7 +197,7 @@ def episode_counts(task: TabularTask, episodes: Episodes) -> tuple[np.ndarray, n
   return rows.astype(np.float32), weights.astype(np.float32)
 
 
-def exact_episodes(task: TabularTask, num_episodes: float = 1.0) -> Episodes:
+def exact_episodes(task: Task, num_episodes: float = 1.0) -> Episodes:
   """The infinite-log limit: every episode of the task's demonstrations, weighted by
   `num_episodes` × its probability Σ_θ Q(θ) Π_t Q(a_t|θ,s_t) Q(o_t|θ,s_t,a_t).
 
@@ -275,7 +308,7 @@ def em(init: Tables, counts: Array, weights: Array, pseudo_count: float | Array,
   return jax.vmap(one)(init)
 
 
-def fit_tabular(task_like: TabularTask, log: rollout.Trajectory | Episodes, num_latents: int,
+def fit_tabular(task_like: Task, log: rollout.Trajectory | Episodes, num_latents: int,
                 key: Array, restarts: int = 8, iterations: int = 200,
                 pseudo_count: float = 0.01) -> tuple[TabularTask, dict[str, Any]]:
   """Fits prior, expert and observation tables with `num_latents` latents to demonstrations.
@@ -285,9 +318,10 @@ def fit_tabular(task_like: TabularTask, log: rollout.Trajectory | Episodes, num_
   (static tables), so this function is not itself traced.
 
   Args:
-    task_like: the true task, a `TabularTask`; only its public parts are read (states,
-      transitions, done, rewards, horizon, sizes), never its prior, expert or observation
-      tables.
+    task_like: the true task; only its public parts are read (states, transitions, done,
+      rewards, horizon, sizes), never its prior, expert or observation tables. A task that is
+      not a `TabularTask` is enumerated first (`tasks.enumerated.as_tabular`): the fitted
+      model's states are then its reachable states, in that function's order.
     log: the demonstrations: a `Trajectory` [B, T] whose actions are all the expert's
       (`braid(..., expert_prob=1.0)`; `theta` and `expert_actions` are not read), or `Episodes`
       (e.g. `exact_episodes`, the infinite-log limit).
@@ -305,13 +339,11 @@ def fit_tabular(task_like: TabularTask, log: rollout.Trajectory | Episodes, num_
     objective_all [R, iterations + 1], best_restart, num_episodes (Σ weights), num_distinct
     (distinct count rows).
   Raises:
-    ValueError, one line naming the field: a task that is not tabular, a log with an agent's
+    ValueError, one line naming the field: a task with too many states, a log with an agent's
     action, num_latents < 1, restarts < 1, iterations < 0, pseudo_count < 0, or a log whose
     shapes, values or mask do not match the task.
   """
-  if not isinstance(task_like, TabularTask):
-    raise _fail("task_like", f"must be a TabularTask (enumerable states), "
-                             f"got {type(task_like).__name__}")
+  check_static(task_like)
   for name, value, low in (("num_latents", num_latents, 1), ("restarts", restarts, 1),
                            ("iterations", iterations, 0)):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -322,10 +354,10 @@ def fit_tabular(task_like: TabularTask, log: rollout.Trajectory | Episodes, num_
     alpha = float("nan")
   if not alpha >= 0 or not math.isfinite(alpha):
     raise _fail("pseudo_count", f"must be a finite number >= 0, got {pseudo_count!r}")
-  episodes = log if isinstance(log, Episodes) else from_log(task_like, log)
-  rows, weights = episode_counts(task_like, episodes)
-
-  task = task_like
+  episodes = check_log(task_like, log)
+  # A task written in JAX is read through its tables over its reachable public states.
+  task = task_like if isinstance(task_like, TabularTask) else as_tabular(task_like)
+  rows, weights = episode_counts(task, episodes)
   init = random_tables(key, int(restarts), int(num_latents), task.num_states,
                        task.num_actions, task.num_observations)
   final, log_lik, objective = em(init, jnp.asarray(rows), jnp.asarray(weights), alpha,
@@ -338,7 +370,7 @@ def fit_tabular(task_like: TabularTask, log: rollout.Trajectory | Episodes, num_
       *tables, horizon=task.horizon,
       transitions=None if task.transitions is None else np.asarray(task.transitions),
       terminal=None if task.terminal is None else np.asarray(task.terminal, bool),
-      rewards=task.rewards, initial=task.initial, name=f"{task.name}_fitted")
+      rewards=task.rewards, initial=task.initial, name=f"{task_like.name}_fitted")
   info = dict(log_likelihood=log_lik[best], objective=objective[best],
               log_likelihood_all=log_lik, objective_all=objective, best_restart=best,
               num_episodes=float(weights.sum()), num_distinct=int(rows.shape[0]))
@@ -349,7 +381,7 @@ def fit_tabular(task_like: TabularTask, log: rollout.Trajectory | Episodes, num_
 # How well the fitted model teaches: its exact interventional oracle against the true one.
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 3))
-def oracle_kl(true_task: TabularTask, fitted: TabularTask, key: Array,
+def oracle_kl(true_task: Task, fitted: Task, key: Array,
               episodes: int = 1000) -> dict[str, Array]:
   """KL(true interventional oracle ‖ fitted one) in nats/step, on the histories of the true
   interventional oracle deployed in the true task (Thompson sampling: every action the
@@ -369,7 +401,7 @@ def oracle_kl(true_task: TabularTask, fitted: TabularTask, key: Array,
           kl(true.observation_probs, jnp.log(fit.observation_probs)), traj.mask))
 
 
-def oracle_gap(task: TabularTask, log_sizes=(100, 1000, 10000), seeds=(0, 1, 2),
+def oracle_gap(task: Task, log_sizes=(100, 1000, 10000), seeds=(0, 1, 2),
                num_latents: int | None = None, eval_episodes: int = 1000, restarts: int = 8,
                iterations: int = 200, pseudo_count: float = 0.01,
                print_fn=print) -> dict[int, dict[str, np.ndarray]]:
@@ -401,6 +433,102 @@ def oracle_gap(task: TabularTask, log_sizes=(100, 1000, 10000), seeds=(0, 1, 2),
 
 
 # ------------------------------------------------------------------------------------------------
+# Choosing K̂: the held-out likelihood of demonstrations.
+
+@functools.partial(jax.jit, static_argnums=0)
+def _log_likelihood(model: Task, actions: Array, observations: Array, mask: Array) -> Array:
+  pred = oracle.predictives(model, actions, observations, False)  # every action the expert's
+  take = lambda p, x: jnp.take_along_axis(p, x[..., None], -1)[..., 0]
+  per_step = (jnp.log(take(pred.action_probs, actions))
+              + jnp.log(take(pred.observation_probs, observations)))
+  return jnp.sum(jnp.where(mask, per_step, 0.0), -1)
+
+
+def log_likelihood(model: Task, log: rollout.Trajectory | Episodes) -> np.ndarray:
+  """log P(τ) of each demonstration under `model` (any Task: the product of its conditional
+  oracle's predictives, Σ over θ done exactly): float64 [N], nats/episode."""
+  episodes = check_log(model, log)
+  return np.asarray(_log_likelihood(model, jnp.asarray(episodes.actions),
+                                    jnp.asarray(episodes.observations),
+                                    jnp.asarray(episodes.mask)), np.float64)
+
+
+def heldout_log_likelihood(task_like: Task, log: rollout.Trajectory, candidates, key: Array,
+                           holdout: float = 0.2, model_class: str = "tabular",
+                           **fit_options) -> dict[int, float]:
+  """How to tell K̂ from the log alone: for each K̂ in `candidates`, fit on the first
+  (1 − holdout) of the log and return the mean log-likelihood of the held-out rest,
+  {K̂: nats/episode}. It rises until K̂ reaches what the data support, then stays flat (a
+  larger K̂ can represent a smaller one) or falls a little (overfitting)."""
+  episodes = check_log(task_like, log)
+  n = episodes.actions.shape[0]
+  if not isinstance(holdout, (float, int)) or not 0.0 < holdout < 1.0 or n < 2:
+    raise ValueError(f"offline.heldout_log_likelihood: holdout must be in (0, 1) and the log "
+                     f"hold >= 2 episodes; got holdout={holdout!r}, {n} episodes")
+  n_fit = min(max(int(round(n * (1.0 - holdout))), 1), n - 1)
+  part = lambda rows: Episodes(*(np.asarray(x)[rows] for x in episodes))
+  train_part, test_part = part(slice(0, n_fit)), part(slice(n_fit, None))
+  out = {}
+  for k in candidates:
+    model, _ = fit(task_like, train_part, int(k), key, model_class, **fit_options)
+    ll = log_likelihood(model, test_part)
+    out[int(k)] = float(np.dot(test_part.weights, ll) / np.sum(test_part.weights))
+  return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Logs on disk.
+
+LOG_FIELDS = ("actions", "observations", "mask")
+
+
+def save_log(path: str, log: rollout.Trajectory | Episodes) -> str:
+  """Writes a log of demonstrations as .npz (actions, observations int32 [N, T]; mask bool
+  [N, T]; weights float32 [N] if given as `Episodes`); returns the path (local or gs://)."""
+  from etils import epath
+  arrays = {k: np.asarray(getattr(log, k)) for k in LOG_FIELDS}
+  if isinstance(log, rollout.Trajectory) and np.any(np.asarray(log.intervened)):
+    raise _fail("log.intervened", "must be all False (demonstrations: every action the "
+                                  "expert's); the log holds agent-authored actions")
+  if isinstance(log, Episodes):
+    arrays["weights"] = np.asarray(log.weights, np.float32)
+  with epath.Path(path).open("wb") as f:
+    np.savez(f, **arrays)
+  return str(path)
+
+
+def load_log(path: str, task: Task) -> Episodes:
+  """A log written by `save_log` (or any .npz with `actions` and `observations` int [N, T],
+  optional `mask` bool [N, T] (default: the task's own), `weights` [N] (default 1), and
+  `intervened` bool [N, T] which must be all False), validated against `task`.
+  ValueError, one line naming the file or the field."""
+  from etils import epath
+  p = epath.Path(path)
+  if not p.exists():
+    raise ValueError(f"log {path}: no such file")
+  try:
+    with p.open("rb") as f:
+      data = dict(np.load(f, allow_pickle=False))
+  except Exception as e:  # noqa: BLE001 - any unreadable file is the same one-line error
+    raise ValueError(f"log {path}: not a readable .npz file ({type(e).__name__})") from None
+  missing = [k for k in ("actions", "observations") if k not in data]
+  if missing:
+    raise ValueError(f"log {path}: missing array {missing[0]!r} (has: "
+                     f"{', '.join(sorted(data)) or 'nothing'})")
+  if "intervened" in data and np.any(data["intervened"]):
+    raise _fail("log.intervened", "must be all False (demonstrations: every action the "
+                                  "expert's); the log holds agent-authored actions")
+  actions, observations = np.asarray(data["actions"]), np.asarray(data["observations"])
+  weights = data.get("weights", np.ones(actions.shape[:1], np.float32))
+  if "mask" not in data:  # the task's own: validate the rest first, then run it
+    checked = check_log(task, Episodes(actions, observations, np.ones(actions.shape, bool),
+                                       weights))
+    data["mask"] = np.asarray(_states(task, jnp.asarray(checked.actions),
+                                      jnp.asarray(checked.observations))[1])
+  return check_log(task, Episodes(actions, observations, data["mask"], weights))
+
+
+# ------------------------------------------------------------------------------------------------
 # Teaching from the log: counterfactual teaching in the fitted model, behaviour cloning on the
 # log itself, both scored on the true task.
 
@@ -429,25 +557,41 @@ def _agent_metrics(true_task, agent, episodes: int, mesh):
 
 
 def _check_model(true_task, model) -> None:
-  if not isinstance(model, TabularTask):
-    raise ValueError(f"offline.teach_from_log: model must be a TabularTask, "
+  if not isinstance(model, Task):
+    raise ValueError(f"offline.teach_from_log: model must be a causal_meta Task, "
                      f"got {type(model).__name__}")
-  have = (model.num_states, model.num_actions, model.num_observations, model.horizon)
-  want = (true_task.num_states, true_task.num_actions, true_task.num_observations,
-          true_task.horizon)
+  have = (model.num_actions, model.num_observations, model.horizon)
+  want = (true_task.num_actions, true_task.num_observations, true_task.horizon)
   if have != want:
-    raise ValueError(f"offline.teach_from_log: model has (states, actions, observations, "
-                     f"horizon) {have}; the true task has {want}")
+    raise ValueError(f"offline.teach_from_log: model has (actions, observations, horizon) "
+                     f"{have}; the true task has {want}")
 
 
-def teach_from_log(config, true_task: TabularTask, log: rollout.Trajectory | Episodes | None,
-                   num_latents: int | None, key: Array, *, model: TabularTask | None = None,
-                   restarts: int = 8, iterations: int = 200, pseudo_count: float = 0.01,
-                   oracle_episodes: int = 1000, verbose: bool = False) -> dict[str, Any]:
+MODEL_CLASSES = ("tabular", "neural")
+
+
+def fit(task_like: Task, log, num_latents: int, key: Array, model_class: str = "tabular",
+        **options) -> tuple[Task, dict[str, Any]]:
+  """`fit_tabular` (EM) or `offline_neural.fit_neural` (a θ-conditioned network) by name,
+  with that function's keyword `options`."""
+  if model_class == "tabular":
+    return fit_tabular(task_like, log, num_latents, key, **options)
+  if model_class == "neural":
+    from causal_meta import offline_neural  # it imports this module
+    return offline_neural.fit_neural(task_like, log, num_latents, key, **options)
+  raise ValueError(f"offline: model_class must be one of {', '.join(MODEL_CLASSES)}, "
+                   f"got {model_class!r}")
+
+
+def teach_from_log(config, true_task: Task, log: rollout.Trajectory | Episodes | None,
+                   num_latents: int | None, key: Array, *, model: Task | None = None,
+                   model_class: str = "tabular", oracle_episodes: int = 1000,
+                   verbose: bool = False, **fit_options) -> dict[str, Any]:
   """An agent taught from demonstrations alone ([O] §4.2), scored on the true task.
 
-  1. The model: `fit_tabular(true_task, log, num_latents, ...)`, or `model` as given (then
-     `log` and `num_latents` are not read; with `model=true_task` this is online teaching).
+  1. The model: `fit(true_task, log, num_latents, model_class=..., **fit_options)`, or
+     `model` as given (then `log` and `num_latents` are not read; with `model=true_task` this
+     is online teaching).
   2. `train.train_and_evaluate(config, task=model)`: the agent trained as `config` says
      (`config.teaching = "counterfactual"`: braided rollouts of the model, which plays both
      the expert and the world; the training seed is `config.seed`).
@@ -458,19 +602,20 @@ def teach_from_log(config, true_task: TabularTask, log: rollout.Trajectory | Epi
   Args:
     config: a `config.default()`-style ConfigDict (validated by `train_and_evaluate`).
     true_task: the task the agent is deployed in; its public parts define the fitted model.
-    log: the demonstrations (`fit_tabular`), or None with `model`.
-    num_latents: K̂ (`fit_tabular`), or None with `model`.
+    log: the demonstrations, or None with `model`.
+    num_latents: K̂, or None with `model`.
     key: split into the fit's key and `oracle_kl`'s.
-    model: a TabularTask with the true task's sizes to teach in instead of fitting one.
-    restarts, iterations, pseudo_count: `fit_tabular`'s.
+    model: a Task with the true task's sizes to teach in instead of fitting one.
+    model_class: "tabular" (`fit_tabular`, EM) or "neural" (`offline_neural.fit_neural`).
     oracle_episodes: episodes of `oracle_kl` (the model's exact interventional-oracle gap).
+    fit_options: keyword arguments of the fit (restarts, iterations, pseudo_count; steps, ...).
   Returns:
     dict: `agent` ({`AGENT_METRICS`: float}, on the true task), `oracle_kl` ({kl_action,
     kl_observation}: float nats/step), `in_model` (the same metrics in the model, from
-    train_and_evaluate), `fit` (fit_tabular's info, or None), `model`, `params`, `seconds`.
+    train_and_evaluate), `fit` (the fit's info, or None), `model`, `params`, `seconds`.
   """
-  if not isinstance(true_task, TabularTask):
-    raise ValueError(f"offline.teach_from_log: true_task must be a TabularTask, "
+  if not isinstance(true_task, Task):
+    raise ValueError(f"offline.teach_from_log: true_task must be a causal_meta Task, "
                      f"got {type(true_task).__name__}")
   start = time.time()
   k_fit, k_oracle = jax.random.split(key)
@@ -479,8 +624,7 @@ def teach_from_log(config, true_task: TabularTask, log: rollout.Trajectory | Epi
     if log is None or num_latents is None:
       raise ValueError("offline.teach_from_log: log and num_latents are required unless a "
                        "model is given")
-    model, info = fit_tabular(true_task, log, num_latents, k_fit, restarts, iterations,
-                              pseudo_count)
+    model, info = fit(true_task, log, num_latents, k_fit, model_class, **fit_options)
   _check_model(true_task, model)
   gap = {k: float(v) for k, v in oracle_kl(true_task, model, k_oracle,
                                            int(oracle_episodes)).items()}
@@ -493,7 +637,7 @@ def teach_from_log(config, true_task: TabularTask, log: rollout.Trajectory | Epi
               params=result["params"], seconds=time.time() - start)
 
 
-def behaviour_cloning(config, true_task: TabularTask, log: rollout.Trajectory, key: Array,
+def behaviour_cloning(config, true_task: Task, log: rollout.Trajectory, key: Array,
                       holdout: float = 0.2) -> dict[str, Any]:
   """Behaviour cloning on the log itself, scored on the true task: the baseline of
   `teach_from_log`.
@@ -531,8 +675,9 @@ def behaviour_cloning(config, true_task: TabularTask, log: rollout.Trajectory, k
   config.teaching, config.loss.expert_target = "demonstration", "action"
   _, agent = config_lib.validate(config, task=true_task)
   # Targets are the logged actions; θ was never recorded.
-  data = log._replace(theta=jnp.zeros_like(log.theta), expert_actions=log.actions,
-                      intervened=jnp.zeros_like(log.intervened), expert_log_probs=None)
+  data = log._replace(theta=jnp.zeros_like(log.theta), latents=None,
+                      expert_actions=log.actions, intervened=jnp.zeros_like(log.intervened),
+                      expert_log_probs=None)
   train_data = jax.tree.map(lambda x: x[:n_fit], data)
   heldout = jax.tree.map(lambda x: x[n_fit:], data)
   batch, per_call = config.batch_size, config.updates_per_call

@@ -13,6 +13,12 @@ The oracle is a Bayes filter with a *belief* = (log-weights [L], task state), up
 (action, author, observation) at a time. Everything is a pure function, jittable and vmappable;
 the public helpers accept Python lists.
 
+A latent that moves during the episode ([O] §3, Remark 10's recursion; `Task.changes_latent`)
+makes it the forward filter of a hidden Markov chain: after the step's evidence, the belief is
+predicted through the chain, log w'(θ') = logsumexp_θ (log w(θ) + log P(θ' | θ)). The belief
+after h_t is then over θ_{t+1}, the latent of the next step, and `posterior` is P(θ_{t+1} | h_t).
+A static task skips the prediction.
+
 Edge case: under conditioning an action can have probability 0 under every θ (e.g. a deluded
 agent's move that no deterministic expert would make). Such an action carries no information,
 so its likelihood is then ignored rather than producing an undefined posterior.
@@ -40,7 +46,7 @@ class Predictives(NamedTuple):
   """Predictions at every step of [..., T] histories."""
   action_probs: Array       # [..., T, A]: P(a_t | h_{t-1})
   observation_probs: Array  # [..., T, O]: P(o_t | h_{t-1}, a_t)
-  posterior: Array          # [..., T, L]: P(θ | h_{t-1}), before step t
+  posterior: Array          # [..., T, L]: P(θ_t | h_{t-1}), before step t
 
 
 def _log_expert(task: Task, state: Array) -> Array:
@@ -69,6 +75,14 @@ def _normalise(log_w):
   return log_w - jax.nn.logsumexp(log_w)
 
 
+def predict_latent(task: Task, log_weights: Array) -> Array:
+  """log P(θ_{t+1} | ·) from log P(θ_t | ·) [L] through the latent's chain: [L]. The identity
+  for a static task (nothing is computed)."""
+  if not task.changes_latent:
+    return log_weights
+  return jax.nn.logsumexp(log_weights[:, None] + task.log_latent_transition(), axis=0)
+
+
 def initial_belief(task: Task) -> Belief:
   """The prior belief."""
   return Belief(_normalise(task.log_prior()), task.initial_state())
@@ -89,12 +103,14 @@ def observation_probs(task: Task, belief: Belief, action: Array, intervened: Arr
 
 def update(task: Task, belief: Belief, action: Array, intervened: Array,
            observation: Array) -> Belief:
-  """The belief after one step. Steps after `done` leave the belief unchanged."""
+  """The belief after one step (for a moving latent, over the next step's θ). Steps after
+  `done` leave the belief unchanged."""
   log_w = _add_action_evidence(task, belief, action, intervened)
   log_w = log_w + _log_observation(task, belief.state, action)[:, observation]
   # An observation impossible under every θ (padding, or a mismatched history) is ignored.
   log_w = jnp.where(jnp.isfinite(jax.nn.logsumexp(log_w)), _normalise(log_w),
                     belief.log_weights)
+  log_w = predict_latent(task, log_w)
   active = jnp.logical_not(task.done(belief.state))
   new = Belief(log_w, task.next_state(belief.state, action, observation))
   return jax.tree.map(lambda n, o: jnp.where(active, n, o), new, belief)
@@ -135,7 +151,8 @@ def _next_observation(task, actions, observations, intervened):
 
 
 def posterior(task: Task, actions: Any, observations: Any, intervened: Any = True) -> Array:
-  """P(θ | h): [L] for a history of equal-length actions/observations (may be empty).
+  """P(θ | h): [L] for a history of equal-length actions/observations (may be empty); for a
+  moving latent, P(θ_{t+1} | h_t), the latent of the step to come.
 
   `intervened` is a bool per action (True: the agent's do(a)) or one bool for all.
   """

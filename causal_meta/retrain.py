@@ -121,12 +121,15 @@ def prior_uncertain(task: Task, traj: rollout.Trajectory) -> Array:
   thetas, log_prior = task.latents()
 
   def one(actions, observations):
-    def body(state, step):
-      a, o = step
+    def body(carry, step):
+      (state, log_q), (a, o) = carry, step
       log_o = jax.vmap(task.observation_logits, (0, None, None))(thetas, state, a)
-      pred = jax.nn.logsumexp(log_prior[:, None] + jax.nn.log_softmax(log_o, -1), axis=0)
-      return task.next_state(state, a, o), jnp.max(pred) < -1e-6
-    return jax.lax.scan(body, task.initial_state(), (actions, observations))[1]
+      pred = jax.nn.logsumexp(log_q[:, None] + jax.nn.log_softmax(log_o, -1), axis=0)
+      # The prior of the next step's θ (the same θ unless the task's latent moves).
+      carry = task.next_state(state, a, o), oracle.predict_latent(task, log_q)
+      return carry, jnp.max(pred) < -1e-6
+    init = (task.initial_state(), log_prior)
+    return jax.lax.scan(body, init, (actions, observations))[1]
 
   return jax.vmap(one)(traj.actions, traj.observations)
 

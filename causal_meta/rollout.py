@@ -2,7 +2,9 @@
 
 Per episode θ ~ Q. At each step the policy proposes action logits and samples its action (plain
 data: no gradient flows through it); the expert, who sees θ, samples what it would have done;
-one of the two actions is taken (its author recorded); the task answers the taken action. The
+one of the two actions is taken (its author recorded); the task answers the taken action. For a
+task whose latent moves ([O] §3, `Task.changes_latent`), θ_{t+1} ~ P(· | θ_t) is drawn after
+the answer: the expert, the world and the best action of step t all read θ_t. The
 result is a `Trajectory` of plain arrays that a learner replays in one teacher-forced pass, or,
 for a recurrent learner, the policy's own predictions along the way (`with_logits`), whose
 losses are differentiated through the rollout.
@@ -51,7 +53,7 @@ class Policy(NamedTuple):
 class Trajectory(NamedTuple):
   """A batch of braided rollouts. B episodes, T steps.
 
-  theta: int32 [B]              the latent of each episode.
+  theta: int32 [B]              the latent of each episode (θ_1 if it moves: see `latents`).
   actions: int32 [B, T]         the actions taken.
   expert_actions: int32 [B, T]  what the expert would have done (the counterfactual target).
   observations: int32 [B, T]    the task's answers to the actions taken.
@@ -63,6 +65,8 @@ class Trajectory(NamedTuple):
   expert_log_probs: float32 [B, T, A], the expert's log-policy log Q(· | θ, s_t) from which
                  expert_actions were drawn, or None (`braid(..., expert_policy=True)` keeps it):
                  the target of the "policy" counterfactual loss (losses.py).
+  latents: int32 [B, T]         θ_t at each step for a task whose latent moves
+                 (`Task.changes_latent`; `theta` is θ_1), else None.
   """
   theta: Array
   actions: Array
@@ -74,6 +78,7 @@ class Trajectory(NamedTuple):
   rewards: Array
   best_actions: Array
   expert_log_probs: Any = None
+  latents: Any = None
 
 
 def expert_prob_for(mode: str, mixed_prob: float = 0.5) -> float:
@@ -103,20 +108,25 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
   T, A, O = task.horizon, task.num_actions, task.num_observations
   noise = (jax.random.gumbel(k_agent, (T, A)), jax.random.gumbel(k_expert, (T, A)),
            jax.random.uniform(k_author, (T,)), jax.random.gumbel(k_obs, (T, O)))
+  if task.changes_latent:
+    # A stream of its own (fold_in), so that the four above are a static task's draws.
+    noise += (jax.random.gumbel(jax.random.fold_in(key, _LATENT_STREAM),
+                                (T, task.num_latents)),)
+    log_transition = task.log_latent_transition()
 
   def step(carry, noise_t):
-    policy_carry, state = carry
-    g_agent, g_expert, u_author, g_obs = noise_t
+    policy_carry, state, theta_t = carry
+    g_agent, g_expert, u_author, g_obs = noise_t[:4]
     action_logits = policy.action_logits(policy_carry)
     agent_action = jnp.argmax(jax.lax.stop_gradient(action_logits) + g_agent).astype(jnp.int32)
-    expert_logits = task.expert_logits(theta, state)
+    expert_logits = task.expert_logits(theta_t, state)
     expert_action = jnp.argmax(expert_logits + g_expert).astype(jnp.int32)
     if _fixed(expert_prob):
       by_expert = jnp.asarray(expert_prob == 1)  # a fixed author needs no coin
     else:
       by_expert = u_author < expert_prob
     action = jnp.where(by_expert, expert_action, agent_action)
-    obs = jnp.argmax(task.observation_logits(theta, state, action) + g_obs).astype(jnp.int32)
+    obs = jnp.argmax(task.observation_logits(theta_t, state, action) + g_obs).astype(jnp.int32)
     active = jnp.logical_not(task.done(state))
     logits = ((action_logits, policy.observation_logits(policy_carry, action,
                                                         jnp.logical_not(by_expert)))
@@ -127,14 +137,21 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
         theta=None, actions=action, expert_actions=expert_action, observations=obs,
         intervened=jnp.logical_not(by_expert), mask=active, done=task.done(next_state),
         rewards=jnp.where(active, task.reward(obs), 0.0).astype(jnp.float32),
-        best_actions=task.best_action(theta, state).astype(jnp.int32),
-        expert_log_probs=jax.nn.log_softmax(expert_logits) if expert_policy else None)
-    return (policy_carry, next_state), (out, logits)
+        best_actions=task.best_action(theta_t, state).astype(jnp.int32),
+        expert_log_probs=jax.nn.log_softmax(expert_logits) if expert_policy else None,
+        latents=theta_t if task.changes_latent else None)
+    if task.changes_latent:  # Θ_{t+1} ~ P(· | θ_t), after the world answered with θ_t
+      theta_t = jnp.argmax(log_transition[theta_t] + noise_t[4]).astype(jnp.int32)
+    return (policy_carry, next_state, theta_t), (out, logits)
 
-  init = (policy.initial_carry(), task.initial_state())
+  init = (policy.initial_carry(), task.initial_state(), jnp.asarray(theta, jnp.int32))
   _, (traj, logits) = jax.lax.scan(step, init, noise, unroll=scan_unroll)
   traj = traj._replace(theta=theta)
   return (traj, logits) if with_logits else traj
+
+
+# fold_in data of the latent chain's noise (any constant other streams do not use).
+_LATENT_STREAM = 4
 
 
 def _fixed(expert_prob) -> bool:

@@ -5,9 +5,12 @@
 
 The runner is `causal_meta.reproduce.tictactoe_retrain`: pretrain on all 255,168 games, then
 two rounds of fine-tuning on the model's own games as first mover, relabelled with their
-outcome, for the victory-conditioned and the unconditioned player. With 'gpu' (minGPT
-gpt-mini, 2.7M parameters; 164 s on one H100) it printed this table, here without its last
-four columns, [D] Table 2's P1, P2, P1 KL and P2 KL (docs/retraining.md):
+outcome. `c.protocol`: "paper" ([D] §4.2: one model fine-tuned on its victory-conditioned
+games, scored conditioned and unconditioned) or "separate" (each player fine-tuned on its own
+games; `--size=gpu_separate`). With 'gpu_separate' (minGPT gpt-mini, 2.7M parameters; 164 s
+on one H100) it printed this table, here without its last four columns, [D]
+Table 2's P1, P2, P1 KL and P2 KL (docs/retraining.md); the paper protocol at this size awaits
+a GPU:
 
   | player | iteration | P1 score | P2 score | P1 KL | P2 KL |
   |---|---|---|---|---|---|
@@ -26,6 +29,10 @@ import ml_collections
 
 
 def get_config(size: str = "quick") -> ml_collections.ConfigDict:
+  """`size` is quick, cpu or gpu, optionally with `_separate` (e.g. gpu_separate): the
+  separate-retraining protocol instead of the paper's."""
+  size, separate = (size[:-len("_separate")], True) if size.endswith("_separate") else (size,
+                                                                                        False)
   c = ml_collections.ConfigDict()
   c.size = size
   c.seed = 0
@@ -48,5 +55,6 @@ def get_config(size: str = "quick") -> ml_collections.ConfigDict:
   else:
     raise ValueError(f"tictactoe: size must be quick, cpu or gpu, got {size!r}")
   c.rounds = 2
+  c.protocol = "separate" if separate else "paper"  # module docstring
   c.mix = 0.0  # per-window probability of an original game when fine-tuning
   return c

@@ -33,6 +33,22 @@ def fail(message: str, status: int = 2):
   sys.exit(status)
 
 
+def run_training(start):
+  """`start()` (a `train.train_and_evaluate` call) with `launch.train`'s exit statuses: 2 for a
+  workdir in use or a checkpoint that does not fit, 1 for a non-finite loss, 143 when
+  preempted. Returns what `start` returns."""
+  from causal_meta import checkpoints, train, workdir
+  try:
+    return start()
+  except (checkpoints.IncompatibleCheckpoint, workdir.WorkdirError) as e:
+    fail(str(e))
+  except train.NonFiniteLoss as e:
+    fail(str(e), status=1)
+  except train.Preempted as e:
+    print(str(e), file=sys.stderr, flush=True)
+    sys.exit(143)
+
+
 def parse_flags(argv):
   """absl's parser (`app.run(main, flags_parser=parse_flags)`), with every failure (unknown or
   mistyped field, missing config file, a config file that raised, missing flag) reduced to one

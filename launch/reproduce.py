@@ -1,9 +1,11 @@
-"""Reproduces one result: `python -m launch.reproduce NAME --workdir=DIR [--quick] [--check]`.
+"""Reproduces one result: `python -m launch.reproduce NAME --workdir=DIR [--quick | --size=S]
+[--check]`.
 
 Writes DIR/results.json and DIR/figures/*.png and prints a short table. NAME is a key of
 `causal_meta.reproduce.RESULTS`; the results of `causal_meta.reproduce.CONFIGS` take their
-config from a file of experiments/, loaded here by path and passed to the runner. Bad input: one
-`error:` line, exit status 2, nothing written.
+config from a file of experiments/ (`get_config(S)`; default: the full run's, 'quick' with
+--quick), loaded here by path and passed to the runner. Bad input: one `error:` line, exit
+status 2, nothing written.
 """
 
 import os
@@ -16,6 +18,8 @@ from causal_meta import reproduce
 
 flags.DEFINE_string("workdir", None, "Where results.json and figures/ go.")
 flags.DEFINE_bool("quick", False, "A smaller, faster run (for tests).")
+flags.DEFINE_string("size", None, "For a NAME with a file in experiments/: the get_config "
+                    "argument (that file's docstring lists them).")
 define_check_flag()
 FLAGS = flags.FLAGS
 
@@ -33,12 +37,20 @@ def main(argv):
     fail("reproduce: --workdir=DIR is required")
   name = argv[1]
   config = None
+  if FLAGS.size is not None and FLAGS.quick:
+    fail("reproduce: --size and --quick exclude each other (--quick is --size=quick)")
+  if FLAGS.size is not None and name not in reproduce.CONFIGS:
+    fail(f"reproduce: --size is for {', '.join(sorted(reproduce.CONFIGS))}, not {name}")
   if name in reproduce.CONFIGS:
     file, size = reproduce.CONFIGS[name]
-    config = reproduce.load_config(os.path.join(EXPERIMENTS, file),
-                                   "quick" if FLAGS.quick else size)
+    try:
+      config = reproduce.load_config(os.path.join(EXPERIMENTS, file),
+                                     "quick" if FLAGS.quick else FLAGS.size or size)
+    except ValueError as e:
+      fail(str(e).splitlines()[0])
   if FLAGS.check:
-    print(f"check: reproduce {name}{' (quick)' if FLAGS.quick else ''} -> {FLAGS.workdir}")
+    what = " (quick)" if FLAGS.quick else f" ({FLAGS.size})" if FLAGS.size else ""
+    print(f"check: reproduce {name}{what} -> {FLAGS.workdir}")
     return
   reproduce.RESULTS[name](FLAGS.workdir, FLAGS.quick, config)
   print(f"wrote {FLAGS.workdir}/results.json and {FLAGS.workdir}/figures/")

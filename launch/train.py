@@ -11,12 +11,11 @@ that differs in more than `checkpoints.RESUMABLE_CHANGES` without --allow_config
 1 a non-finite loss (the last good checkpoint is kept); 143 preempted by SIGTERM.
 """
 
-import sys
-
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch import define_check_flag, describe, fail, parse_flags, quiet_logging
+from launch import (define_check_flag, describe, fail, parse_flags, quiet_logging,
+                    run_training)
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file (get_config()).",
                                 lock_config=True)
@@ -36,7 +35,7 @@ def main(argv):
     fail(f"unexpected arguments: {' '.join(argv[1:])}")
   quiet_logging()
   from causal_meta import config as config_lib
-  from causal_meta import checkpoints, train
+  from causal_meta import train
   from causal_meta import workdir as workdir_lib
   try:
     config = FLAGS.config
@@ -57,17 +56,9 @@ def main(argv):
   if FLAGS.check:
     print(f"check: {describe(config)} -> {FLAGS.workdir}")
     return
-  try:
-    summary = train.train_and_evaluate(config, FLAGS.workdir, verbose=True,
-                                       progress=None if FLAGS.progress else False,
-                                       allow_config_change=FLAGS.allow_config_change)
-  except (checkpoints.IncompatibleCheckpoint, workdir_lib.WorkdirError) as e:
-    fail(str(e))
-  except train.NonFiniteLoss as e:
-    fail(str(e), status=1)
-  except train.Preempted as e:
-    print(str(e), file=sys.stderr, flush=True)
-    sys.exit(143)
+  summary = run_training(lambda: train.train_and_evaluate(
+      config, FLAGS.workdir, verbose=True, progress=None if FLAGS.progress else False,
+      allow_config_change=FLAGS.allow_config_change))
   print(f"done: {summary['updates']} updates; KL(int) {summary['kl_action_interventional']:.4g}"
         f", KL(cond) {summary['kl_action_conditional']:.4g}; wrote {FLAGS.workdir}", flush=True)
 

@@ -47,6 +47,7 @@ def test_runs_from_its_folder(monkeypatch):
   assert "0.4913" in text                                   # the conditional oracle
   assert "counterfactual: 100 updates" in text and "demonstration: 100 updates" in text
   assert "| LSTM, counterfactual |" in text and "| interventional oracle |" in text
+  assert "held-out log-likelihood by K̂" in text and "from the log alone: KL(int" in text
   images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
             if "image/png" in o.get("data", {})]
   assert len(images) >= 2 + 2 * 3  # the oracle bars, the KL curves, 3 PNGs per run

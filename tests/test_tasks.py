@@ -1,6 +1,5 @@
 """Tasks: construction, validation, and the mechanics each task promises."""
 
-import itertools
 
 import jax
 import jax.numpy as jnp
@@ -108,7 +107,8 @@ def test_invalid_parameters_raise_value_error_naming_them(name, overrides, messa
 
 
 def test_unknown_task_lists_allowed_names():
-  with pytest.raises(ValueError, match="allowed: bandit, padlock, prize_or_frog, tabular"):
+  with pytest.raises(ValueError,
+                     match="allowed: bandit, padlock, piecewise_bandit, prize_or_frog, tabular"):
     tasks.make("Bandit")
 
 

@@ -14,6 +14,7 @@
   tictactoe_exact `tictactoe_exact`   [D] Table 2 for the perfect model of the data, exactly
   offline         `offline`           [O] §4.2: teaching from logged demonstrations alone
   mixed_authors   `mixed_authors`     [O] Remarks 14-15: scored on pasts of mixed authorship
+  changing_latent `changing_latent`   [O] §3: the best arm moves (hazard h); both teachings
 
 Every runner in `RESULTS` is a callable (workdir, quick=False, config=None) -> results dict: it
 writes workdir/results.json and workdir/figures/*.png and prints a short table; `quick` asks
@@ -65,6 +66,7 @@ from causal_meta.reproduce import bandit, padlock_retrain, prize_or_frog, tabula
 from causal_meta.reproduce import tictactoe_exact, tictactoe_retrain  # noqa: E402
 from causal_meta.reproduce import offline  # noqa: E402
 from causal_meta.reproduce import mixed_authors  # noqa: E402
+from causal_meta.reproduce import changing_latent  # noqa: E402
 
 RESULTS: dict[str, Callable[..., dict]] = {
     "prize_or_frog": prize_or_frog.reproduce,
@@ -80,10 +82,12 @@ RESULTS: dict[str, Callable[..., dict]] = {
     "tictactoe_exact": tictactoe_exact.reproduce,
     "offline": offline.reproduce,
     "mixed_authors": mixed_authors.reproduce,
+    "changing_latent": changing_latent.reproduce,
 }
 
 # NAME -> (its file in experiments/, the get_config argument of the full run; --quick: 'quick').
 CONFIGS: dict[str, tuple[str, str]] = {
     "padlock": ("padlock_retrain.py", "cpu"),
     "tictactoe": ("tictactoe_retrain.py", "gpu"),
+    "offline": ("offline.py", "bandit"),
 }

@@ -338,8 +338,8 @@ def dice(workdir: str, quick: bool = False, config=None) -> dict:
 
 
 def boltzmann(workdir: str, quick: bool = False, config=None) -> dict:
-  """[K] §4.1 on the mountain race (Examples 2 and 4; Prop 4.13, Cors 4.14–4.15, 5.11) and a
-  one-step MDP (Prop 4.16), exactly."""
+  """[K] §4.1 on the mountain race (Examples 2 and 4; Prop 4.13, Cors 4.14–4.15, 5.10, 5.11) and
+  a one-step MDP (Prop 4.16), exactly."""
   del quick, config  # exact and instant either way
   m = examples.mountain_race()
   root, fork_up, fork_down = m.state("∅"), m.state("up"), m.state("down")
@@ -384,10 +384,22 @@ def boltzmann(workdir: str, quick: bool = False, config=None) -> dict:
                                      for d in deltas],
            "limit_delta_to_0": _num(boltzmann_lib.boltzmann_incoherence_limit(m, retrained[i]))}
           for i in (1, 10, 100)]
+  # Cor 5.11's joint limit along δ_i = (¾)^i: κ → 2·log(4/3), not 0.
+  path = [{"iteration": i, "delta": 0.75 ** i,
+           "kappa": operators.boltzmann_incoherence(m, retrained[i], 0.75 ** i)}
+          for i in (4, 8, 16, 24)]
+
+  # Cor 5.10: the return E Σ r gained by retraining round k vs. the corollary's leading term.
+  rate = []
+  for k in (1, 2, 3, 5, 10, 20, 40):
+    r = boltzmann_lib.return_improvement_rate(m, u, k)
+    rate.append({"k": k, "return": r.derivatives.j, "improvement": _num(r.improvement),
+                 "stated": r.stated, "proof_term": _num(r.proof_term),
+                 "variance": r.derivatives.dj})
 
   results = {
       "name": "boltzmann",
-      "paper": "[K] §4.1: Defs 4.9–4.12, Prop 4.13, Cors 4.14–4.15, Prop 4.16, Cor 5.11",
+      "paper": "[K] §4.1: Defs 4.9–4.12, Prop 4.13, Cors 4.14–4.15, Prop 4.16, Cors 5.10–5.11",
       "actions": list(m.action_names),
       "iterated_delta_1": iterated,
       "fixpoint_reached_at": reached,
@@ -416,6 +428,9 @@ def boltzmann(workdir: str, quick: bool = False, config=None) -> dict:
       "retraining_deltas": deltas,
       "retraining_kappa": grid,
       "retraining_limit_kappa": [operators.boltzmann_incoherence(m, pi_inf, d) for d in deltas],
+      "retraining_path_kappa": path,
+      "retraining_path_limit": 2 * math.log(4 / 3),
+      "return_rate": rate,
   }
 
   plt = _pyplot()
@@ -534,6 +549,18 @@ def format_results(name: str, results: dict) -> str:
     for r in results["retraining_kappa"]:
       lines.append(f"  i={r['iteration']:<4} {_fmt(r['kappa'])}  δ→0: {r['limit_delta_to_0']}")
     lines.append(f"  i=∞    {_fmt(results['retraining_limit_kappa'])}")
+    lines.append("  joint limit along δ_i = (¾)^i: " + ", ".join(
+        f"i={r['iteration']}: {_fmt(r['kappa'])}" for r in results["retraining_path_kappa"])
+        + f" → 2·log(4/3) = {_fmt(results['retraining_path_limit'])}")
+    lines.append("Cor 5.10, J = E Σ r of π^G_k from the uniform prior: ΔJ = J(π^G_k) − "
+                 "J(π^G_{k−1}); stated (1/k)·J'Ĥ'/(J''+Ĥ''/k) = k·Var; proof's step "
+                 "1/(k(k−1)):")
+    sci = lambda x: f"{x:.4e}" if isinstance(x, float) else str(x)  # noqa: E731 ("inf" as is)
+    for r in results["return_rate"]:
+      imp = r["improvement"]
+      ratio = _fmt(r["stated"] / imp) if isinstance(imp, float) and imp > 0 else "-"
+      lines.append(f"  k={r['k']:<3} J {r['return']:.6f}  ΔJ {sci(imp):>10}  stated "
+                   f"{sci(r['stated'])}  proof {sci(r['proof_term']):>10}  stated/ΔJ {ratio}")
     return "\n".join(lines)
   for key, value in results.items():
     if key in ("name", "paper"):

@@ -4,10 +4,14 @@
 
 The config is `get_config('gpu' | 'quick' | 'cpu')` of experiments/tictactoe_retrain.py (the
 launcher loads it). Pretrain on all 255,168 games (x first; with `both_sides` also each game
-with the symbols swapped, so x also appears as the second mover), then, separately for the
-victory-conditioned and the unconditioned player: play `games_per_round` games as first mover
-against the random opponent, relabel them with their outcome, fine-tune, repeat. Scores are over
-`eval_games` games with the model first (P1) and second (P2). Prints them beside [D] Table 2.
+with the symbols swapped, so x also appears as the second mover), then fine-tune: play
+`games_per_round` games as first mover against the random opponent, relabel them with their
+outcome, fine-tune, repeat. `protocol = "paper"` ([D] §4.2): one model, fine-tuned on the
+victory-conditioned player's games, scored both ways (conditioned and unconditioned) after each
+round. `protocol = "separate"`: the victory-conditioned and the unconditioned player each
+fine-tuned on its own games (a model refit on its own unconditioned play is a fixed point, so
+that row stays flat by construction). Scores are over `eval_games` games with the model first
+(P1) and second (P2). Prints them beside [D] Table 2.
 Rules and encoding: `causal_meta.tasks.tictactoe`.
 
 Model: a causal transformer over 30-token windows (3 blocks of outcome token + board). It
@@ -238,6 +242,8 @@ def _evaluate(model, params, key, c, conditioned):
 def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> dict:
   """The whole tic-tac-toe experiment for config `c` (experiments/tictactoe_retrain.py); writes
   workdir/results.json and figures/ unless workdir is None. Returns the results dict."""
+  if c.protocol not in ("paper", "separate"):
+    raise ValueError(f"tictactoe: protocol must be paper or separate, got {c.protocol!r}")
   start = time.time()
   key = jax.random.PRNGKey(c.seed)
   model = DecisionTransformer(**c.model)
@@ -253,19 +259,34 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
   fine = make_fit(model, optimizer, c.batch_size, c.finetune_updates, c.mix)
   eval_key = jax.random.fold_in(key, 0x5EED)
   rows = []
-  for conditioned in (True, False):
+
+  def evaluate(p, r, conditioned):
+    row = dict(round=r, conditioned=conditioned, **_evaluate(model, p, eval_key, c, conditioned))
+    rows.append(row)
+    log(f"{'conditioned' if conditioned else 'unconditioned':13s} round {r}: P1 "
+        f"{row['p1_score']:.4f}  P2 {row['p2_score']:.4f}  KL(π_cond‖π) P1 {row['p1_kl']:.4f}"
+        f" P2 {row['p2_kl']:.4f} ({time.time() - start:.0f} s)")
+
+  def fine_tune(p, r, conditioned):
+    k = jax.random.fold_in(key, 100 * r + 10 + conditioned)
+    own, _ = play(model, p, k, c.games_per_round, conditioned, True)  # model first
+    return fine(p, optimizer.init(p), jax.random.fold_in(k, 1), own, games)[0]
+
+  if c.protocol == "paper":  # one model, fine-tuned on its victory-conditioned games
     p = params
     for r in range(c.rounds + 1):
-      row = dict(round=r, conditioned=conditioned, **_evaluate(model, p, eval_key, c, conditioned))
-      rows.append(row)
-      log(f"{'conditioned' if conditioned else 'unconditioned':13s} round {r}: P1 "
-          f"{row['p1_score']:.4f}  P2 {row['p2_score']:.4f}  KL(π_cond‖π) P1 {row['p1_kl']:.4f}"
-          f" P2 {row['p2_kl']:.4f} ({time.time() - start:.0f} s)")
-      if r == c.rounds:
-        break
-      k = jax.random.fold_in(key, 100 * r + 10 + conditioned)
-      own, s = play(model, p, k, c.games_per_round, conditioned, True)  # model first
-      p, _, _ = fine(p, optimizer.init(p), jax.random.fold_in(k, 1), own, games)
+      for conditioned in (True, False):
+        evaluate(p, r, conditioned)
+      if r < c.rounds:
+        p = fine_tune(p, r, True)
+  else:  # "separate": each player fine-tuned on its own games
+    for conditioned in (True, False):
+      p = params
+      for r in range(c.rounds + 1):
+        evaluate(p, r, conditioned)
+        if r < c.rounds:
+          p = fine_tune(p, r, conditioned)
+  rows.sort(key=lambda row: (not row["conditioned"], row["round"]))
   results = dict(experiment="tictactoe", paper="[D] Table 2", config=c.to_dict(), rows=rows,
                  paper_table={("conditioned" if k else "unconditioned"): v
                               for k, v in PAPER.items()},

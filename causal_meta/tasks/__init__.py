@@ -1,10 +1,10 @@
 """Tasks: `make(name, **overrides)` builds a validated task; `register` adds your own.
 
-Built in: prize_or_frog ([O] §2), bandit ([O] Remark 11), padlock ([D] §4.1), and tabular (any
-task given as probability tables, see `make_tabular`). A task of your own is a subclass of
-`Task` (tasks/base.py) or a `make_tabular(...)`; `register(name, constructor)` makes it a
-`config.task.name`, whose parameters (the constructor's keyword arguments) are set under
-`config.task.<name>`.
+Built in: prize_or_frog ([O] §2), bandit ([O] Remark 11), piecewise_bandit (its best arm moves
+during the episode, [O] §3), padlock ([D] §4.1), and tabular (any task given as probability
+tables, see `make_tabular`). A task of your own is a subclass of `Task` (tasks/base.py) or a
+`make_tabular(...)`; `register(name, constructor)` makes it a `config.task.name`, whose
+parameters (the constructor's keyword arguments) are set under `config.task.<name>`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any, Callable
 from causal_meta.registry import Registry
 from causal_meta.tasks.base import Task
 from causal_meta.tasks.padlock import Padlock, padlock
-from causal_meta.tasks.tabular import TabularTask, bandit, make_tabular, prize_or_frog
+from causal_meta.tasks.tabular import (TabularTask, bandit, make_tabular, piecewise_bandit,
+                                       prize_or_frog)
 
 # name -> constructor(**params) -> Task. Read it through `names()`; change it through
 # `register` and `unregister`. ("name" is not a task name: `config.task.name` names the task.)
@@ -82,9 +83,11 @@ def make(name: str, **overrides: Any) -> Task:
 
 
 for _name, _constructor_fn in (("prize_or_frog", prize_or_frog), ("bandit", bandit),
-                               ("padlock", padlock), ("tabular", make_tabular)):
+                               ("piecewise_bandit", piecewise_bandit), ("padlock", padlock),
+                               ("tabular", make_tabular)):
   register(_name, _constructor_fn)
 del _name, _constructor_fn
 
-__all__ = ["Task", "TabularTask", "Padlock", "make", "make_tabular", "bandit", "padlock",
-           "prize_or_frog", "parameters", "register", "unregister", "names", "REGISTRY"]
+__all__ = ["Task", "TabularTask", "Padlock", "make", "make_tabular", "bandit",
+           "piecewise_bandit", "padlock", "prize_or_frog", "parameters", "register", "unregister",
+           "names", "REGISTRY"]

@@ -9,6 +9,13 @@ The task state `s` is the task's sufficient statistic of the public history. It 
 deterministically by `next_state(s, a, o)` and never depends on θ, so one state serves every
 hypothesis in the oracle.
 
+The latent may move during the episode ([O] §3: Θ_1, A_1, O_1, Θ_2, A_2, O_2, ...): a task
+with `changes_latent` draws θ_{t+1} ~ P(· | θ_t) from `log_latent_transition()` (a Markov chain
+over the same L values, independent of the actions and observations) after the world has
+answered step t; the expert acts on θ_t and the world answers with θ_t. A task without it (the
+default) draws θ once per episode, and neither the engine nor the oracle computes anything for
+the chain.
+
 Per-episode shapes (the engine vmaps over the batch):
   theta: int32 []            state: int32 [*state_shape]
   expert_logits(theta, s) -> [A]   observation_logits(theta, s, a) -> [O]
@@ -71,6 +78,17 @@ class Task(abc.ABC):
   def next_state(self, state: Array, action: Array, observation: Array) -> Array:
     """s' = f(s, a, o), deterministic and θ-free."""
 
+  @property
+  def changes_latent(self) -> bool:
+    """θ moves during the episode (θ_{t+1} ~ P(· | θ_t), `log_latent_transition`). Default:
+    False, θ is drawn once per episode."""
+    return False
+
+  def log_latent_transition(self) -> Array:
+    """log P(θ' | θ): float32 [L, L], a row per θ. Read only when `changes_latent`; default:
+    the identity chain (0 on the diagonal, -inf elsewhere)."""
+    return jnp.log(jnp.eye(self.num_latents, dtype=jnp.float32))
+
   def done(self, state: Array) -> Array:
     """bool []: the episode has ended; later steps are masked. Default: never."""
     del state
@@ -86,7 +104,8 @@ class Task(abc.ABC):
     return jax.random.categorical(key, self.log_prior()).astype(jnp.int32)
 
   def latents(self) -> tuple[Array, Array]:
-    """All θ with their log-prior: (int32 [L], float32 [L])."""
+    """All θ with their log-prior: (int32 [L], float32 [L]) (for a changing latent, the prior
+    of θ_1)."""
     return jnp.arange(self.num_latents, dtype=jnp.int32), self.log_prior()
 
   def best_action(self, theta: Array, state: Array) -> Array:

@@ -1,8 +1,9 @@
 """Tasks defined by probability tables: a new task without writing JAX.
 
 `TabularTask` holds a prior over L latents, an expert table Q(ā | θ, s), an observation table
-Q(o | θ, s, a) and an optional deterministic state machine over S public states. The bandit of
-[O] Remark 11 and prize-or-frog ([O] §2) are built on it.
+Q(o | θ, s, a), an optional deterministic state machine over S public states and an optional
+Markov chain P(θ' | θ) that moves the latent during the episode ([O] §3). The bandit of [O]
+Remark 11, its piecewise-stationary variant and prize-or-frog ([O] §2) are built on it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class TabularTask(base.Task):
     rewards: [O] r(o), or None (the observation's index).
     horizon: T >= 1.
     initial: the initial state index.
+    latent_transition: [L, L] P(θ' | θ) (rows θ), or None (θ is drawn once per episode).
   Construct with `make_tabular` (validates) rather than directly.
   """
   prior: tuple
@@ -41,6 +43,7 @@ class TabularTask(base.Task):
   rewards: tuple | None = None
   initial: int = 0
   name: str = "tabular"
+  latent_transition: tuple | None = None
 
   # Tables as arrays, built once per instance (cached_property bypasses the frozen setattr).
   @functools.cached_property
@@ -50,6 +53,15 @@ class TabularTask(base.Task):
   @functools.cached_property
   def _log_observation(self):
     return np.asarray(base.safe_log(np.asarray(self.observation)), np.float32)
+
+  @property
+  def changes_latent(self) -> bool:
+    return self.latent_transition is not None
+
+  def log_latent_transition(self):
+    if self.latent_transition is None:
+      return super().log_latent_transition()
+    return jnp.asarray(base.safe_log(np.asarray(self.latent_transition)), jnp.float32)
 
   @property
   def num_latents(self) -> int:
@@ -97,10 +109,13 @@ class TabularTask(base.Task):
 
 def make_tabular(prior: Any, expert: Any, observation: Any, horizon: int = 1,
                  transitions: Any = None, terminal: Any = None, rewards: Any = None,
-                 initial: int = 0, name: str = "tabular") -> TabularTask:
+                 initial: int = 0, name: str = "tabular",
+                 latent_transition: Any = None) -> TabularTask:
   """Validates the tables (see `TabularTask`) and builds the task.
 
   `expert` may be [L, A] and `observation` [L, A, O] for a stateless task (S = 1).
+  `latent_transition` [L, L] (rows θ_t, distributions over θ_{t+1}) makes θ move during the
+  episode; None (the default) draws it once.
   """
   prior = base.check_distribution(name, "prior", prior)
   num_latents = prior.shape[0]
@@ -149,10 +164,13 @@ def make_tabular(prior: Any, expert: Any, observation: Any, horizon: int = 1,
       raise ValueError(f"{name}: parameter 'rewards' must be {num_obs} finite numbers, "
                        f"got shape {rewards.shape}")
     rewards = base.to_tuple(rewards)
+  if latent_transition is not None:
+    latent_transition = base.to_tuple(base.check_distribution(
+        name, "latent_transition", latent_transition, shape=(num_latents, num_latents)))
   return TabularTask(prior=base.to_tuple(prior), expert=base.to_tuple(expert),
                      observation=base.to_tuple(observation), horizon=horizon,
                      transitions=transitions, terminal=terminal, rewards=rewards,
-                     initial=initial, name=name)
+                     initial=initial, name=name, latent_transition=latent_transition)
 
 
 def bandit(num_arms: int = 5, best_arm_prob: float = 0.6, reward_prob_best: float = 0.75,
@@ -177,6 +195,29 @@ def bandit(num_arms: int = 5, best_arm_prob: float = 0.6, reward_prob_best: floa
   p_win = p_best * eye + p_other * (1 - eye)  # [θ, a]
   observation = np.stack([1 - p_win, p_win], axis=-1)  # [θ, a, o]
   return make_tabular(prior, expert, observation, horizon=horizon, name="bandit")
+
+
+def piecewise_bandit(num_arms: int = 5, best_arm_prob: float = 0.6,
+                     reward_prob_best: float = 0.75, reward_prob_other: float = 0.25,
+                     horizon: int = 20, hazard: float = 0.05,
+                     prior: Sequence[float] | None = None) -> TabularTask:
+  """[O] Remark 11's bandit whose best arm moves ([O] §3's Θ_t): after each step, with
+  probability `hazard`, θ is re-drawn from the prior (possibly the same arm), i.e.
+  P(θ' | θ) = (1 - h)·1[θ' = θ] + h·Q(θ'). With a uniform prior the best arm changes with
+  probability h(1 - 1/num_arms) per step. hazard = 0 gives exactly `bandit`'s numbers.
+  """
+  hazard = base.check_probability("piecewise_bandit", "hazard", hazard)
+  try:
+    stationary = bandit(num_arms, best_arm_prob, reward_prob_best, reward_prob_other, horizon,
+                        prior)
+  except ValueError as e:  # the same parameters, named for this task
+    raise ValueError(str(e).replace("bandit:", "piecewise_bandit:", 1)) from None
+  prior = np.asarray(stationary.prior)
+  transition = (1 - hazard) * np.eye(len(prior)) + hazard * prior[None, :]
+  return dataclasses.replace(
+      stationary, name="piecewise_bandit",
+      latent_transition=base.to_tuple(base.check_distribution(
+          "piecewise_bandit", "hazard", transition)))
 
 
 def prize_or_frog() -> TabularTask:

@@ -11,7 +11,7 @@ from causal_meta import reproduce
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NAMES = ("prize_or_frog", "bandit", "mountain_race", "card_game", "stock_trader", "planning",
          "dice", "boltzmann", "padlock", "tictactoe", "tictactoe_exact", "offline",
-         "mixed_authors")
+         "mixed_authors", "changing_latent")
 
 
 def run(args, timeout=120):

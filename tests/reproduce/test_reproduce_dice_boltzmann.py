@@ -78,3 +78,23 @@ def test_boltzmann(tmp_path):
   for d, k in zip(res["retraining_deltas"], res["retraining_limit_kappa"]):
     assert k == pytest.approx(math.log1p(0.75 ** (1 / d)), rel=1e-9, abs=1e-15)
   assert "fixpoint from i = 2" in out
+  # Cor 5.11 along δ_i = (¾)^i: κ grows towards 2·log(4/3) instead of vanishing.
+  path = [r["kappa"] for r in res["retraining_path_kappa"]]
+  assert path == sorted(path) and res["retraining_path_limit"] == pytest.approx(2 * math.log(4 / 3))
+  assert path[-1] == pytest.approx(res["retraining_path_limit"], rel=0.03)
+  # Cor 5.10, J = E Σ r: π^G_k(↘|∅) = q = 2c/(1 + 2c), c = (¾)^k, so J = q·log ¾ and the stated
+  # term is k·Var = k·q(1 − q)·log²¾; the uniform prior reaches r = −∞, so ΔJ_1 = ∞.
+  lg = math.log(0.75)
+  q = lambda k: 2 * 0.75 ** k / (1 + 2 * 0.75 ** k)  # noqa: E731
+  rate = res["return_rate"]
+  assert rate[0]["improvement"] == "inf" and rate[0]["proof_term"] == "inf"
+  for r in rate:
+    k = r["k"]
+    assert r["return"] == pytest.approx(q(k) * lg, rel=1e-12)
+    assert r["variance"] == pytest.approx(q(k) * (1 - q(k)) * lg ** 2, rel=1e-12)
+    assert r["stated"] == pytest.approx(k * r["variance"], rel=1e-12)
+    if k > 1:
+      assert r["improvement"] == pytest.approx((q(k) - q(k - 1)) * lg, rel=1e-9)
+      assert r["proof_term"] == pytest.approx(k / (k - 1) * r["variance"], rel=1e-12)
+  assert rate[-1]["stated"] / rate[-1]["improvement"] > 30  # ≈ 3k·log(4/3) at k = 40
+  assert "Cor 5.10" in out and "stated/ΔJ 34.52" in out

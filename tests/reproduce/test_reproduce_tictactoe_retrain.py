@@ -7,6 +7,7 @@ import pathlib
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from causal_meta import reproduce
 from causal_meta.reproduce import tictactoe_retrain as lib
@@ -68,17 +69,31 @@ def test_fit_and_windows_agree_with_games():
   assert np.all(np.where(valid, changed == 1, True))
 
 
-def test_experiment_writes_rows(tmp_path):
-  c = reproduce.load_config(str(ROOT / "experiments" / "tictactoe_retrain.py"), "quick")
-  c.model = dict(width=16, num_layers=1, num_heads=2)
-  c.pretrain_updates, c.finetune_updates, c.games_per_round, c.eval_games = 10, 5, 32, 32
-  c.rounds = 1
-  lib.run(c, str(tmp_path), log=lambda *_: None)
-  rows = json.load(open(tmp_path / "results.json"))["rows"]
-  assert [(r["round"], r["conditioned"]) for r in rows] == [(0, True), (1, True), (0, False),
-                                                           (1, False)]
-  for r in rows:
-    assert 0 <= r["p1_score"] <= 1 and 0 <= r["p2_score"] <= 1 and r["kl"] >= 0
+def test_both_protocols_write_rows_and_share_the_conditioned_player(tmp_path):
+  """The paper's protocol (one model fine-tuned on victory-conditioned games, scored both
+  ways) and the separate one fine-tune the conditioned player on the same games with the same
+  keys, so their conditioned rows are equal; their unconditioned rows differ after round 0."""
+  rows = {}
+  for protocol in ("paper", "separate"):
+    size = "quick" if protocol == "paper" else "quick_separate"
+    c = reproduce.load_config(str(ROOT / "experiments" / "tictactoe_retrain.py"), size)
+    assert c.protocol == protocol
+    c.model = dict(width=16, num_layers=1, num_heads=2)
+    c.pretrain_updates, c.finetune_updates, c.games_per_round, c.eval_games = 10, 5, 32, 32
+    c.rounds = 1
+    lib.run(c, str(tmp_path / protocol), log=lambda *_: None)
+    rows[protocol] = json.load(open(tmp_path / protocol / "results.json"))["rows"]
+    assert [(r["round"], r["conditioned"]) for r in rows[protocol]] == [
+        (0, True), (1, True), (0, False), (1, False)]
+    for r in rows[protocol]:
+      assert 0 <= r["p1_score"] <= 1 and 0 <= r["p2_score"] <= 1 and r["kl"] >= 0
+  paper, separate = rows["paper"], rows["separate"]
+  for i in (0, 1, 2):  # conditioned rounds 0 and 1, unconditioned round 0
+    assert paper[i] == separate[i]
+  assert paper[3] != separate[3]
+  c.protocol = "both"
+  with pytest.raises(ValueError, match="protocol"):
+    lib.run(c, None, log=lambda *_: None)
 
 
 def test_play_in_chunks_is_the_same_games():

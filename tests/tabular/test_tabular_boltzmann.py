@@ -302,3 +302,217 @@ def test_bad_inputs_raise_value_error():
     bz.iterated_f_coherence(m, tb.uniform_policy(m), tb.softmax_f(1.0), iterations=-1)
   with pytest.raises(ValueError, match="delta"):
     bz.boltzmann_policy(m, tb.uniform_policy(m), 0.0)
+
+
+# --------------------------------------------------------------------------- Cor 5.10
+
+
+def det_cases():
+  out = []
+  for seed in range(4):
+    m = tb.random_tree_mdp(seed, depth=3, num_actions=3, num_outcomes=1, per_step_reward=True)
+    out.append((f"tree{seed}", m, tb.random_policy(seed + 30, m)))
+    m = tb.random_mdp(seed, num_states=4, num_actions=3, horizon=3, deterministic=True)
+    out.append((f"graph{seed}", m, tb.random_policy(seed + 40, m, time_indexed=True)))
+  return out
+
+
+DET_CASES = det_cases()
+DET_IDS = [c[0] for c in DET_CASES]
+
+
+def trajectories(mdp, prior):
+  """Every trajectory the prior can take from each initial state, by enumeration:
+  [(μ(s_0), log p(ξ | s_0) array, R(ξ) = Σ_t r array)] (R = −∞ allowed)."""
+  pi = np.broadcast_to(prior, (mdp.horizon, mdp.num_states, mdp.num_actions))
+  nxt = mdp.transitions.argmax(-1)
+  out = []
+  for s0 in np.flatnonzero(mdp.initial):
+    paths = [(s0, 0.0, 0.0)]
+    for t in range(mdp.horizon):
+      paths = [(nxt[s, a], lp + math.log(pi[t, s, a]), ret + mdp.log_reward[s, a])
+               for s, lp, ret in paths for a in range(mdp.num_actions) if pi[t, s, a] > 0]
+    out.append((mdp.initial[s0], np.array([p[1] for p in paths]), np.array([p[2] for p in paths])))
+  return out
+
+
+def gibbs_moments(paths, alpha):
+  """Under p(ξ)·e^{αR(ξ)} per initial state, averaged over μ: (E R, Var R, κ_3 R, −KL(· ‖ p))."""
+  total = np.zeros(4)
+  for mu, lp, ret in paths:
+    live = np.isfinite(ret)
+    w = np.exp(lp[live] + alpha * ret[live])
+    w /= w.sum()
+    x = ret[live]
+    mean = w @ x
+    kl = w @ (np.log(w) - lp[live])
+    total += mu * np.array([mean, w @ (x - mean) ** 2, w @ (x - mean) ** 3, -kl])
+  return total
+
+
+@pytest.mark.parametrize("name,mdp,prior", DET_CASES, ids=DET_IDS)
+def test_corollary_5_10_terms_by_enumeration(name, mdp, prior):
+  """Cor 5.10's ingredients on deterministic MDPs: π^G_k = π_{α=k} (Thm 5.9) has the Gibbs
+  trajectory law p(ξ)e^{kR(ξ)}, so J(π^G_k) = E R, J' = Var R, J'' = κ_3(R), Ĥ = −KL to the prior
+  (enumerated here); the corollary's leading term is k·Var R."""
+  paths = trajectories(mdp, prior)
+  seq = tb.retrain(mdp, prior, 6)
+  for k in range(1, 7):
+    res = bz.return_improvement_rate(mdp, prior, k)
+    d = res.derivatives
+    mean, var, k3, ent = gibbs_moments(paths, k)
+    assert bz.reward_return(mdp, seq[k]) == pytest.approx(mean, rel=1e-11, abs=1e-13)
+    assert d.j == pytest.approx(mean, rel=1e-11, abs=1e-13)
+    assert d.dj == pytest.approx(var, rel=1e-9, abs=1e-15)
+    assert d.d2j == pytest.approx(k3, rel=1e-8, abs=1e-14)
+    assert d.entropy == pytest.approx(ent, rel=1e-10, abs=1e-13)
+    assert d.entropy == pytest.approx(-tb.trajectory_kl(mdp, seq[k], prior), rel=1e-10,
+                                      abs=1e-13)
+    assert var > 1e-6  # a non-degenerate case
+    assert res.stated == pytest.approx(k * var, rel=1e-8)
+    if k > 1:
+      assert res.proof_term == pytest.approx(k / (k - 1) * var, rel=1e-8)
+    before = bz.reward_return(mdp, seq[k - 1])
+    want = mean - before if math.isfinite(before) else math.inf
+    assert res.improvement == pytest.approx(want, rel=1e-10, abs=1e-13)
+
+
+@pytest.mark.parametrize("name,mdp,prior", DET_CASES[:4], ids=DET_IDS[:4])
+def test_corollary_5_10_maxent_stationarity(name, mdp, prior):
+  """The proof's characterisation: π_α maximises J + Ĥ/α, so dJ/dα + (1/α)·dĤ/dα = 0, with J and
+  Ĥ = −KL(π_α ‖ p) taken from `temperature_policy` and differentiated numerically."""
+  def j_h(alpha):
+    pi = tb.temperature_policy(mdp, prior, alpha)
+    return bz.reward_return(mdp, pi), -tb.trajectory_kl(mdp, pi, prior)
+  eps = 1e-4
+  for alpha in (1.0, 2.5, 4.0):
+    (j_lo, h_lo), (j_mid, h_mid), (j_hi, h_hi) = (j_h(alpha - eps), j_h(alpha), j_h(alpha + eps))
+    dj, dh = (j_hi - j_lo) / (2 * eps), (h_hi - h_lo) / (2 * eps)
+    d2j, d2h = (j_hi - 2 * j_mid + j_lo) / eps ** 2, (h_hi - 2 * h_mid + h_lo) / eps ** 2
+    d = bz.tempered_derivatives(mdp, prior, alpha)
+    assert d.dj == pytest.approx(dj, rel=1e-6)
+    assert d.d_entropy == pytest.approx(dh, rel=1e-6)
+    assert dj + dh / alpha == pytest.approx(0.0, abs=1e-8 * abs(dj))
+    assert d.d2j == pytest.approx(d2j, rel=1e-3, abs=1e-6)
+    assert d.d2_entropy == pytest.approx(d2h, rel=1e-3, abs=1e-6)
+
+
+def return_gap(paths):
+  """Δ: the smallest gap, over initial states, between the best and second-best finite return."""
+  gaps = []
+  for _, _, ret in paths:
+    levels = np.unique(np.round(ret[np.isfinite(ret)], 12))
+    gaps.append(levels[-1] - levels[-2])
+  return min(gaps)
+
+
+@pytest.mark.parametrize("name,mdp,prior", DET_CASES, ids=DET_IDS)
+def test_corollary_5_10_exact_rate_and_remainder(name, mdp, prior):
+  """The exact improvement is ∫_{k−1}^k Var_{π_α}(R) dα (Gauss–Legendre, 30 nodes). The stated
+  leading term k·Var_{π^G_k} overshoots it by a factor → kΔ/(e^Δ − 1) (Δ = `return_gap`): at
+  k = 10/Δ within 5%. The remainder still vanishes faster than 1/k², as both sides decay like
+  e^{−kΔ}: k²·|remainder| drops by 10³ from k = 5/Δ to k = 20/Δ."""
+  nodes, weights = np.polynomial.legendre.leggauss(30)
+  for k in range(2, 13):
+    res = bz.return_improvement_rate(mdp, prior, k)
+    alphas = k - 0.5 + 0.5 * nodes
+    integral = 0.5 * sum(w * bz.tempered_derivatives(mdp, prior, a).dj
+                         for a, w in zip(alphas, weights))
+    assert res.improvement == pytest.approx(integral, rel=1e-7, abs=1e-14)
+    assert res.improvement > 0  # Prop 5.4 for this J
+  gap = return_gap(trajectories(mdp, prior))
+  k5, k10, k20 = (max(2, int(c / gap)) for c in (5, 10, 20))
+  res = bz.return_improvement_rate(mdp, prior, k10)
+  assert res.stated / res.improvement == pytest.approx(k10 * gap / math.expm1(gap), rel=0.05)
+  assert res.stated / res.improvement > 10
+  scaled = [k ** 2 * abs(bz.return_improvement_rate(mdp, prior, k).remainder) for k in (k5, k20)]
+  assert scaled[1] < 1e-3 * scaled[0]
+
+
+def test_corollary_5_10_mountain_race_closed_form():
+  """Mountain race, uniform prior, [K]'s J = E Σ r: π^G_k(↘|∅) = q_k = 2c/(1 + 2c), c = (¾)^k,
+  π^G_k(↗|↗ fork) = 1, so J(π^G_k) = q_k·log ¾ and Var = q_k(1 − q_k)·log²¾. The prior plays
+  ↘ at the ↗ fork (r = −∞), so J(π^G_0) = −∞ and the k = 1 improvement is +∞. For large k the
+  improvement is ≈ ⅔·|log ¾|·2c and the stated term ≈ k·log²¾·2c: ratio → 3k·log(4/3) = kΔ/(e^Δ − 1)
+  with Δ = log(4/3); the proof's term is k/(k − 1)·Var, ratio → k/(k − 1)·3·log(4/3) ≠ 1."""
+  m = tb.mountain_race()
+  u = tb.uniform_policy(m)
+  lg = math.log(0.75)
+  q = lambda k: 2 * 0.75 ** k / (1 + 2 * 0.75 ** k)  # noqa: E731
+  assert bz.reward_return(m, u) == -math.inf
+  first = bz.return_improvement_rate(m, u, 1)
+  assert first.improvement == math.inf and first.proof_term == math.inf
+  assert first.stated == pytest.approx(q(1) * (1 - q(1)) * lg ** 2, rel=1e-13)
+  for k in (2, 3, 5, 10, 20, 40):
+    res = bz.return_improvement_rate(m, u, k)
+    var = q(k) * (1 - q(k)) * lg ** 2
+    assert res.derivatives.j == pytest.approx(q(k) * lg, rel=1e-13)
+    assert res.improvement == pytest.approx((q(k) - q(k - 1)) * lg, rel=1e-9)
+    assert res.stated == pytest.approx(k * var, rel=1e-12)
+    assert res.proof_term == pytest.approx(k / (k - 1) * var, rel=1e-12)
+  res = bz.return_improvement_rate(m, u, 40)
+  assert res.stated / res.improvement == pytest.approx(3 * 40 * math.log(4 / 3), rel=1e-3)
+  assert res.proof_term / res.improvement == pytest.approx(40 / 39 * 3 * math.log(4 / 3), rel=1e-3)
+
+
+def test_corollary_5_10_needs_deterministic_dynamics():
+  """[K] Example 3 (stochastic): retraining and temperature part ways (π^G_2 ≠ π_{α=2}), so the
+  tempered family no longer gives J(π^G_k); the function refuses such MDPs."""
+  m = tb.example3()
+  u = tb.uniform_policy(m)
+  g2 = tb.retrain(m, u, 2)[2]
+  t2 = tb.temperature_policy(m, u, 2.0)
+  np.testing.assert_allclose(g2[0, 0], [25 / 61, 36 / 61], atol=1e-15)  # [K] Example 3
+  np.testing.assert_allclose(t2[0, 0], [7 / 17, 10 / 17], atol=1e-15)
+  assert abs(bz.reward_return(m, g2) - bz.reward_return(m, t2)) > 3e-4
+  with pytest.raises(ValueError, match="mdp: .*deterministic"):
+    bz.return_improvement_rate(m, u, 2)
+  with pytest.raises(ValueError, match="mdp: .*deterministic"):
+    bz.tempered_derivatives(m, u, 2.0)
+
+
+def test_corollary_5_10_bad_inputs():
+  m = tb.mountain_race()
+  u = tb.uniform_policy(m)
+  for k in (0, -1, 1.5, True):
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+      bz.return_improvement_rate(m, u, k)
+  with pytest.raises(ValueError, match="alpha must be positive"):
+    bz.tempered_derivatives(m, u, 0.0)
+  doomed = tb.TabularMDP(np.ones((1, 2, 1)), [[-np.inf, -np.inf]], np.ones(1), 1)
+  with pytest.raises(ValueError, match="prior: .*r = −∞"):
+    bz.return_improvement_rate(doomed, tb.uniform_policy(doomed), 1)
+
+
+def test_corollary_5_10_constant_return_is_degenerate():
+  """Every trajectory has the same return: J is flat, Var = 0, and the 0/0 leading term is 0."""
+  m = tb.TabularMDP(np.ones((1, 2, 1)), np.log([[0.5, 0.5]]), np.ones(1), 2)
+  res = bz.return_improvement_rate(m, tb.uniform_policy(m), 3)
+  assert res.improvement == 0.0
+  assert res.stated == pytest.approx(0.0, abs=1e-25)
+  assert res.derivatives.dj == pytest.approx(0.0, abs=1e-25)
+
+
+def test_corollary_5_11_joint_limit_depends_on_the_path():
+  """Mountain race: κ_δ(π^G_i) = KL((1 − q, q) ‖ (1 − b, b)) at ∅ (the forks contribute 0), with
+  q = π^G_i(↘|∅) = 2(¾)^i/(1 + 2(¾)^i) and b = π^δ(↘|∅) = (¾)^{1/δ}/(1 + (¾)^{1/δ}). Along
+  δ_i = c·(¾)^i it tends to 2·log(4/3)/c, not 0; along δ_i = 1/i it tends to 0."""
+  m = tb.mountain_race()
+  seq = tb.retrain(m, tb.uniform_policy(m), 24)
+
+  def kappa(i, delta):
+    q = 2 * 0.75 ** i / (1 + 2 * 0.75 ** i)
+    b = 0.75 ** (1 / delta) / (1 + 0.75 ** (1 / delta))
+    return q * math.log(q / b) + (1 - q) * math.log((1 - q) / (1 - b))
+
+  for c in (1.0, 0.5):
+    limit = 2 * math.log(4 / 3) / c
+    errs = []
+    for i in (8, 16, 24):
+      delta = c * 0.75 ** i
+      got = tb.boltzmann_incoherence(m, seq[i], delta)
+      assert got == pytest.approx(kappa(i, delta), rel=1e-9)
+      errs.append(abs(got - limit))
+    assert errs[0] > errs[1] > errs[2] and errs[2] < 0.03 * limit
+  slow = [tb.boltzmann_incoherence(m, seq[i], 1 / i) for i in (8, 16, 24)]
+  assert slow[0] > slow[1] > slow[2] and slow[2] < 0.01
