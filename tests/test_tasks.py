@@ -1,6 +1,5 @@
 """Tasks: construction, validation, and the mechanics each task promises."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
