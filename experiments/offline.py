@@ -42,7 +42,6 @@ def get_config(setting: str = "bandit") -> ml_collections.ConfigDict:
     c.task = dict(num_arms=3, best_arm_prob=0.8, reward_prob_best=0.6, reward_prob_other=0.4,
                   prior=(0.5, 0.3, 0.2))
     c.num_latents, c.teach_latents, c.oracle_latents = 3, (3,), (3,)
-    c.log_sizes = (100, 1000, 10_000)
   elif setting == "bandit_latents":
     c.log_sizes = (10_000,)
     c.teach_latents = (1, 3, 5, 8)
@@ -53,7 +52,7 @@ def get_config(setting: str = "bandit") -> ml_collections.ConfigDict:
     c.task_name = "padlock"
     c.task = dict(epsilon=0.2 if setting == "padlock" else 0.0)
     c.num_latents, c.teach_latents, c.oracle_latents = 8, (8,), (8,)
-    c.log_sizes = (1000, 10_000, 100_000) if setting == "padlock" else (1000, 10_000)
+    c.log_sizes = (100, 1000, 10_000, 100_000) if setting == "padlock" else (1000, 10_000)
     c.behaviour_cloning = setting == "padlock"
   elif setting == "quick":
     c.log_sizes, c.seeds = (100, 1000), (0,)
