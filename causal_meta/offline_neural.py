@@ -116,7 +116,8 @@ def _log_likelihood(model: NeuralModel, states, actions, observations, mask):
   thetas = jnp.arange(model.latent_count)
 
   def step_log_p(theta, s, a, o):
-    return model.expert_logits(theta, s)[a] + model.observation_logits(theta, s, a)[o]
+    expert, world = model._net(theta, s)  # one forward pass for both heads
+    return jax.nn.log_softmax(expert)[a] + jax.nn.log_softmax(world[a])[o]
 
   per_step = jax.vmap(lambda th: jax.vmap(jax.vmap(lambda s, a, o: step_log_p(th, s, a, o)))(
       states, actions, observations))(thetas)  # [K, N, T]

@@ -30,7 +30,7 @@ import jax
 import numpy as np
 
 from causal_meta import config as config_lib
-from causal_meta import offline, offline_neural, plots, rollout, tasks, train
+from causal_meta import offline, offline_neural, plots, rollout, train
 from causal_meta.reproduce import figure_path, write_results
 
 AGENT_ROWS = ("offline counterfactual", "behaviour cloning", "online counterfactual")
@@ -124,9 +124,8 @@ def _oracle_row(gap) -> dict:
 
 def run(workdir: str, config, verbose: bool = True) -> dict:
   """Every row of `config` (experiments/offline.py) at every log size and seed."""
-  task = tasks.make(config.task_name, **{k: tuple(v) if isinstance(v, (list, tuple)) else v
-                                         for k, v in config.task.items()})
   c0 = agent_config(config)
+  task = config_lib.make_task(c0)  # the task every agent row trains on
   sizes, seeds, rows = list(config.log_sizes), list(config.seeds), row_names(config)
   per_seed = {r: {str(n): [] for n in sizes} for r in rows}
   heldout = {str(k): {str(n): [] for n in sizes} for k in config.heldout_latents}
