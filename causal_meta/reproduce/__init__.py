@@ -12,6 +12,7 @@
   padlock         `padlock_retrain`   [D] §4.1, Table 1: padlock delusion and self-retraining
   tictactoe       `tictactoe_retrain` [D] §4.2, Table 2: Decision-Transformer incoherence
   tictactoe_exact `tictactoe_exact`   [D] Table 2 for the perfect model of the data, exactly
+  padlock_exact   `padlock_exact`     [D] Table 1 at the paper's size for perfect models, exactly
   offline         `offline`           [O] §4.2: teaching from logged demonstrations alone
   mixed_authors   `mixed_authors`     [O] Remarks 14-15: scored on pasts of mixed authorship
   changing_latent `changing_latent`   [O] §3: the best arm moves (hazard h); both teachings
@@ -64,6 +65,7 @@ def figure_path(workdir: str, name: str) -> str:
 # pylint: disable=wrong-import-position
 from causal_meta.reproduce import bandit, padlock_retrain, prize_or_frog, tabular  # noqa: E402
 from causal_meta.reproduce import tictactoe_exact, tictactoe_retrain  # noqa: E402
+from causal_meta.reproduce import padlock_exact  # noqa: E402
 from causal_meta.reproduce import offline  # noqa: E402
 from causal_meta.reproduce import mixed_authors  # noqa: E402
 from causal_meta.reproduce import changing_latent  # noqa: E402
@@ -80,6 +82,7 @@ RESULTS: dict[str, Callable[..., dict]] = {
     "padlock": padlock_retrain.reproduce,
     "tictactoe": tictactoe_retrain.reproduce,
     "tictactoe_exact": tictactoe_exact.reproduce,
+    "padlock_exact": padlock_exact.reproduce,
     "offline": offline.reproduce,
     "mixed_authors": mixed_authors.reproduce,
     "changing_latent": changing_latent.reproduce,
@@ -90,4 +93,5 @@ CONFIGS: dict[str, tuple[str, str]] = {
     "padlock": ("padlock_retrain.py", "cpu"),
     "tictactoe": ("tictactoe_retrain.py", "gpu"),
     "offline": ("offline.py", "bandit"),
+    "mixed_authors": ("mixed_authors.py", "bandit"),
 }

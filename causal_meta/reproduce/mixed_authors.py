@@ -1,8 +1,9 @@
-"""[O] Remarks 14-15: one model for pasts of any authorship, on the paper's bandit.
+"""[O] Remarks 14-15: one model for pasts of any authorship, on the bandit and padlock.
 
-`python -m launch.reproduce mixed_authors --workdir=DIR [--quick]`. Trains an LSTM and a
-transformer with counterfactual teaching, demonstrations and mixed teaching (the expert acts
-with probability 0.5 at each step), then scores each on rollouts in which the expert acts with
+`python -m launch.reproduce mixed_authors --workdir=DIR [--size=bandit|padlock | --quick]`
+(settings: experiments/mixed_authors.py). Trains an LSTM and a transformer with counterfactual
+teaching, demonstrations and mixed teaching (the expert acts with probability 0.5 at each
+step), then scores each on rollouts in which the expert acts with
 probability q ∈ {0, 0.25, 0.5, 0.75, 1} and the agent otherwise: KL(oracle ‖ agent) for the
 next action and the next observation, in nats/step, against the exact oracle that respects
 each action's author (`evaluate.mixed_author_metrics`). q = 0 is deployment (the agent's own
@@ -49,57 +50,74 @@ def format_table(table: dict[str, dict], what: str) -> str:
   return "\n".join(lines)
 
 
-def run(workdir: str, seeds=(0, 1, 2), kinds=("lstm", "transformer"),
-        num_updates: int | None = None, verbose: bool = True) -> dict:
-  """Trains every agent × teaching × seed (workdir=None: nothing but the results is written),
-  scores each at every q, prints the tables and writes results and figures."""
+def train_config(config, kind: str, teaching: str, seed: int):
+  """The run config of one agent of the experiment `config` (experiments/mixed_authors.py)."""
+  c = config_lib.default()
+  c.seed, c.teaching, c.agent.kind = seed, teaching, kind
+  c.task.name = config.task_name
+  for field, value in config.task.items():
+    c.task[config.task_name][field] = value
+  c.optim.schedule = config.schedule
+  c.num_updates = config.num_updates
+  c.log_every = min(c.log_every, config.num_updates)
+  c.updates_per_call = min(c.updates_per_call, config.num_updates)
+  config_lib.validate(c)
+  return c
+
+
+def run(workdir: str, config, verbose: bool = True) -> dict:
+  """Trains every agent × teaching × seed of `config` (experiments/mixed_authors.py), scores each at every q, prints the tables and writes results and figures."""
+  for kind in config.kinds:
+    if kind not in dict(AGENTS):
+      raise ValueError(f"mixed_authors: kinds must be among {', '.join(dict(AGENTS))}, "
+                       f"got {kind!r}")
+  # Every run config is checked before the first one trains.
+  for kind in config.kinds:
+    for teaching in TEACHINGS:
+      train_config(config, kind, teaching, config.seeds[0])
+  seeds = tuple(config.seeds)
   table = {}
   for kind, kind_label in AGENTS:
-    if kind not in kinds:
+    if kind not in config.kinds:
       continue
     for teaching in TEACHINGS:
       label = f"{kind_label}, {teaching}"
       per_seed = []
       for seed in seeds:
-        config = config_lib.default()
-        config.seed, config.teaching, config.agent.kind = seed, teaching, kind
-        if num_updates:
-          config.num_updates = config.log_every = num_updates
-          config.updates_per_call = min(config.updates_per_call, num_updates)
+        c = train_config(config, kind, teaching, seed)
         if verbose:
-          print(f"== training: {label}, seed {seed}", flush=True)
-        task, agent = config_lib.validate(config)
-        result = train.train_and_evaluate(config, None, verbose=False, progress=False)
+          print(f"== training on {config.task_name}: {label}, seed {seed}", flush=True)
+        task, agent = config_lib.validate(c)
+        result = train.train_and_evaluate(c, None, verbose=False, progress=False)
         key = jax.random.fold_in(jax.random.PRNGKey(seed), 15)
-        per_seed.append(_scores(task, agent, result["params"], key, config.eval_episodes))
+        per_seed.append(_scores(task, agent, result["params"], key, c.eval_episodes))
       row = {"seeds": list(seeds), "per_seed": per_seed}
       for what in ("kl_action", "kl_observation"):
         values = np.array([s[what] for s in per_seed])  # [seeds, q]
         row[what] = {"mean": values.mean(0).tolist(), "std": values.std(0).tolist()}
       table[label] = row
 
-  print(f"\n[O] Remarks 14-15 on the bandit: KL(oracle respecting authors ‖ agent), nats/step, "
-        f"on rollouts where the expert acts with probability q; {len(seeds)} seed(s), "
-        f"{config.num_updates} updates of {config.batch_size} episodes, "
-        f"{config.eval_episodes} episodes per q.")
+  print(f"\n[O] Remarks 14-15 on {config.task_name}: KL(oracle respecting authors ‖ agent), "
+        f"nats/step, on rollouts where the expert acts with probability q; {len(seeds)} "
+        f"seed(s), {c.num_updates} updates of {c.batch_size} episodes, "
+        f"{c.eval_episodes} episodes per q.")
   print("\nKL_a (next action)\n" + format_table(table, "kl_action"))
   print("\nKL_o (next observation)\n" + format_table(table, "kl_observation"))
   figs = [plots.curves(figure_path(workdir, f"{what}_vs_q.png"),
                        {n: r[what]["mean"] for n, r in table.items()},
                        "q = P(the expert acts)", f"{symbol} (nats/step)",
-                       f"{symbol} to the author-respecting oracle", logy=True, x=QS)
+                       f"{config.task_name}: {symbol} to the author-respecting oracle",
+                       logy=True, x=QS)
           for what, symbol in (("kl_action", "KL_a"), ("kl_observation", "KL_o"))]
   results = write_results(workdir, dict(
-      qs=list(QS), num_updates=config.num_updates, batch_size=config.batch_size,
-      eval_episodes=config.eval_episodes, table=table))
+      setting=config.setting, task=config.task_name, qs=list(QS), num_updates=c.num_updates,
+      batch_size=c.batch_size, eval_episodes=c.eval_episodes, table=table))
   print("figures:", ", ".join(figs))
   return results
 
 
 def reproduce(workdir: str, quick: bool = False, config=None) -> dict:
-  """Full: LSTM and transformer, 3 seeds, the default config (batch 256, 1,000 updates);
-  `quick`: the LSTM, one seed, 300 updates."""
-  del config  # no experiments/ file: `quick` sets the size
-  if quick:
-    return run(workdir, seeds=(0,), kinds=("lstm",), num_updates=300, verbose=False)
-  return run(workdir)
+  """[O] Remarks 14-15 with `config` (experiments/mixed_authors.py's get_config; `quick`: its
+  'quick')."""
+  del quick  # the config is already the quick one
+  return run(workdir, config, verbose=config.setting != "quick")

@@ -10,7 +10,8 @@ from causal_meta import reproduce
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NAMES = ("prize_or_frog", "bandit", "mountain_race", "card_game", "stock_trader", "planning",
-         "dice", "boltzmann", "padlock", "tictactoe", "tictactoe_exact", "offline",
+         "dice", "boltzmann", "padlock", "tictactoe", "tictactoe_exact", "padlock_exact",
+         "offline",
          "mixed_authors", "changing_latent")
 
 

@@ -97,3 +97,17 @@ def test_planning(tmp_path):
   assert learning["FPX"]["final_model_error_max"] < learning["FP"]["final_model_error_max"]
   assert learning["STHX"]["episodes_with_planned_investment"] == 0
   assert learning["FPX"]["mean_return_last"] > learning["FP"]["mean_return_last"]
+
+
+def test_padlock_exact(tmp_path):
+  """[D] Table 1 at the paper's size for perfect models (exact; --quick: horizon 12)."""
+  results = run_ok("padlock_exact", tmp_path)
+  rows = {name.split(",")[0].split(" (")[0]: row for name, row in results["rows"].items()}
+  pre = rows["perfect pretrained model"]["by_horizon"]["12"]
+  tuned = results["rows"]["fine-tuned to perfection, round 1"]["by_horizon"]["12"]
+  ideal = rows["ideal: P(S) of the interventional oracle"]["accuracy"]["12"]
+  assert ideal == pytest.approx(0.25)  # (1 + 12 − E[d]) / 32, d ~ Binomial(10, ½)
+  assert 0.24 < pre["accuracy"] <= ideal
+  assert tuned["delusion_app_c"] < pre["delusion_app_c"]
+  assert math.isinf(pre["delusion_steps"])  # sure of S where the ideal is not
+  assert results["rows"]["fine-tuned to perfection, round 1"]["paper"]["delusion"] == 0.1773
