@@ -31,7 +31,7 @@ def default() -> ml_collections.ConfigDict:
       piecewise_bandit=dict(num_arms=5, best_arm_prob=0.6, reward_prob_best=0.75,
                             reward_prob_other=0.25, horizon=20, hazard=0.05),
       prize_or_frog=dict(),
-      padlock=dict(num_switches=6, num_secret=3, epsilon=0.0),
+      padlock=dict(num_switches=6, num_secret=3, epsilon=0.0, random_start=False),
   ))
   c.agent = ml_collections.ConfigDict(dict(
       kind="lstm",                 # lstm | gru | transformer

@@ -116,8 +116,9 @@ def make_fit(agent: Agent, optimizer: optax.GradientTransformation, batch_size: 
 
 
 def prior_uncertain(task: Task, traj: rollout.Trajectory) -> Array:
-  """bool [B, T]: the step's observation is not determined by the prior alone (for the
-  padlock: the public switches match, so the lock may open). Recomputes the task states."""
+  """bool [B, T]: whether the step's success observation (index 1: the padlock opens) is not
+  determined by the prior alone (for the padlock: the public switches match, so the lock may
+  open). Recomputes the task states."""
   thetas, log_prior = task.latents()
 
   def one(actions, observations):
@@ -127,7 +128,7 @@ def prior_uncertain(task: Task, traj: rollout.Trajectory) -> Array:
       pred = jax.nn.logsumexp(log_q[:, None] + jax.nn.log_softmax(log_o, -1), axis=0)
       # The prior of the next step's θ (the same θ unless the task's latent moves).
       carry = task.next_state(state, a, o), oracle.predict_latent(task, log_q)
-      return carry, jnp.max(pred) < -1e-6
+      return carry, (pred[1] < -1e-6) & (pred[1] > -1e30)
     init = (task.initial_state(), log_prior)
     return jax.lax.scan(body, init, (actions, observations))[1]
 
@@ -142,15 +143,30 @@ def delusion_from_logits(task: Task, traj: rollout.Trajectory,
   delusion: mean over steps that happened of KL(P_int(o_t | do(a_≤t), o_<t) ‖ P_model(o_t | …)).
   delusion_uncertain: the same over the steps whose observation the prior leaves uncertain
     (for the padlock: the steps after which the lock could open; the rest are trivial).
+  delusion_app_c, delusion_app_c_reverse: [D] App. C's measure, the KL between the model's
+    P(success) (observation 1: the lock opens) and the oracle's, KL(model ‖ oracle) and
+    KL(oracle ‖ model), over those steps where the oracle gives success a positive
+    probability (at a configuration already tried it gives 0, and KL(model ‖ oracle) = ∞).
   accuracy: the fraction of episodes that reached done (the lock opened) within the horizon.
   """
   pred = oracle.predictives(task, traj.actions, traj.observations,
                             jnp.ones_like(traj.intervened))
-  per_step = evaluate.kl(pred.observation_probs, jax.nn.log_softmax(observation_logits))
+  log_model = jax.nn.log_softmax(observation_logits)
+  per_step = evaluate.kl(pred.observation_probs, log_model)
   uncertain = jnp.logical_and(traj.mask, prior_uncertain(task, traj))
+  # App. C: success against the rest, a Bernoulli on each side.
+  p_ideal = pred.observation_probs[..., 1]
+  p_model = jnp.exp(log_model[..., 1])
+  ideal2 = jnp.stack([1.0 - p_ideal, p_ideal], -1)
+  model2 = jnp.clip(jnp.stack([1.0 - p_model, p_model], -1), 1e-30, 1.0)
+  possible = jnp.logical_and(uncertain, p_ideal > 0)
+  app_c = evaluate.kl(model2, jnp.log(jnp.clip(ideal2, 1e-30, 1.0)))
+  app_c_reverse = evaluate.kl(ideal2, jnp.log(model2))
   opened = jnp.any(traj.done, 1)
   return dict(delusion=rollout.mean_over_mask(per_step, traj.mask),
               delusion_uncertain=rollout.mean_over_mask(per_step, uncertain),
+              delusion_app_c=rollout.mean_over_mask(app_c, possible),
+              delusion_app_c_reverse=rollout.mean_over_mask(app_c_reverse, possible),
               accuracy=jnp.mean(opened.astype(jnp.float32)),
               steps_to_open=rollout.mean_over_mask(jnp.sum(traj.mask, 1).astype(jnp.float32),
                                                    opened))
@@ -205,4 +221,5 @@ def _floats(d):
 
 def _row_text(row):
   return (f"round {row['round']}: delusion {row['delusion']:.4f} "
-          f"(uncertain steps {row['delusion_uncertain']:.4f})  accuracy {row['accuracy']:.4f}")
+          f"(uncertain steps {row['delusion_uncertain']:.4f}; App. C "
+          f"{row['delusion_app_c']:.4f})  accuracy {row['accuracy']:.4f}")

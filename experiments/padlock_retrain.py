@@ -17,13 +17,17 @@ CPU) it prints (docs/retraining.md):
   | interventional oracle policy | 0 | 92.38% | – | – |
   | conditional oracle policy | – | 48.93% | – | – |
 
-and a `targets:` line, all true. `get_config('quick' | 'cpu' | 'gpu')`: quick is the CPU smoke
-run used by the tests (n=6, m=3, a minute or two), cpu the n=6, m=3 run above, gpu the paper's
-size (n=15, m=5; [D]: 3 layers, 8 heads, 384 wide, batch 1024, 2000 iterations), run from the
-repository root with
+and a `targets:` line, all true. `get_config('quick' | 'cpu' | 'cpu_paper' | 'gpu')`: quick is
+the CPU smoke run used by the tests (n=6, m=3, a minute or two), cpu the n=6, m=3 run above.
 
-  python -c "from causal_meta import reproduce as r; r.padlock_retrain.reproduce( \\
-      'runs/padlock_gpu', config=r.load_config('experiments/padlock_retrain.py', 'gpu'))"
+[D]'s own protocol (`task.random_start`: the switches start at random and the model reads them
+first; n = 15, m = 5; a horizon of 15 flips, the experts' maximum, after the 16 reading and
+test steps; evaluation on 10,240 episodes as [D]'s accuracies imply): `gpu` at [D]'s size
+(3 layers, 8 heads, 384 wide, feed-forward 1,536, batch 1,024, 2,000 iterations per stage,
+4,000 from scratch), `cpu_paper` the same game with the CPU model. Exact references for it:
+`launch.reproduce padlock_exact`.
+
+  python -m launch.reproduce padlock --workdir=runs/padlock_paper --size=gpu
 """
 
 import ml_collections
@@ -57,16 +61,20 @@ def get_config(size: str = "cpu") -> ml_collections.ConfigDict:
     c.counterfactual_updates = 300
     c.rounds = 2
     c.eval_episodes = 512
-  elif size == "gpu":
-    c.task = dict(num_switches=15, num_secret=5)
-    c.model = dict(width=384, num_layers=3, num_heads=8)
-    c.learning_rate = 3e-4
-    c.batch_size = 1024
-    c.num_demos = c.rollouts_per_round = c.num_random = 65536
-    c.pretrain_updates = c.retrain_updates = 2000
-    c.scratch_updates = 4000
-    c.counterfactual_updates = 4000
-    c.eval_episodes = 8192
+  elif size in ("gpu", "cpu_paper"):
+    # 15 switches read, the test step, then at most 15 flips.
+    c.task = dict(num_switches=15, num_secret=5, random_start=True, horizon=16 + 15)
+    c.rounds = 2
+    c.eval_episodes = 10_240
+    if size == "gpu":
+      c.model = dict(width=384, num_layers=3, num_heads=8)
+      c.learning_rate = 3e-4
+      c.batch_size = 1024
+      c.num_demos = c.rollouts_per_round = c.num_random = 65536
+      c.pretrain_updates = c.retrain_updates = 2000
+      c.scratch_updates = 4000
+      c.counterfactual_updates = 4000
   elif size != "cpu":
-    raise ValueError(f"padlock_retrain: size must be quick, cpu or gpu, got {size!r}")
+    raise ValueError(f"padlock_retrain: size must be quick, cpu, cpu_paper or gpu, got "
+                     f"{size!r}")
   return c

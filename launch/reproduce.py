@@ -49,6 +49,13 @@ def main(argv):
     except ValueError as e:
       fail(str(e).splitlines()[0])
   if FLAGS.check:
+    # Runners that can validate their config without training do (tasks and agents built).
+    check = reproduce.CHECKS.get(name)
+    if check is not None:
+      try:
+        check(config)
+      except ValueError as e:
+        fail(str(e).splitlines()[0])
     what = " (quick)" if FLAGS.quick else f" ({FLAGS.size})" if FLAGS.size else ""
     print(f"check: reproduce {name}{what} -> {FLAGS.workdir}")
     return

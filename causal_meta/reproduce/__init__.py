@@ -88,6 +88,12 @@ RESULTS: dict[str, Callable[..., dict]] = {
     "changing_latent": changing_latent.reproduce,
 }
 
+# NAME -> check(config): raises ValueError naming what is wrong, builds nothing that trains.
+CHECKS: dict[str, Callable[[ml_collections.ConfigDict], None]] = {
+    "padlock": padlock_retrain.check,
+    "mixed_authors": mixed_authors.check,
+}
+
 # NAME -> (its file in experiments/, the get_config argument of the full run; --quick: 'quick').
 CONFIGS: dict[str, tuple[str, str]] = {
     "padlock": ("padlock_retrain.py", "cpu"),

@@ -65,16 +65,20 @@ def train_config(config, kind: str, teaching: str, seed: int):
   return c
 
 
-def run(workdir: str, config, verbose: bool = True) -> dict:
-  """Trains every agent × teaching × seed of `config` (experiments/mixed_authors.py), scores each at every q, prints the tables and writes results and figures."""
+def check(config) -> None:
+  """Validates every run config of the experiment `config` (ValueError naming what is
+  wrong); nothing is trained."""
   for kind in config.kinds:
     if kind not in dict(AGENTS):
       raise ValueError(f"mixed_authors: kinds must be among {', '.join(dict(AGENTS))}, "
                        f"got {kind!r}")
-  # Every run config is checked before the first one trains.
-  for kind in config.kinds:
     for teaching in TEACHINGS:
       train_config(config, kind, teaching, config.seeds[0])
+
+
+def run(workdir: str, config, verbose: bool = True) -> dict:
+  """Trains every agent × teaching × seed of `config` (experiments/mixed_authors.py), scores each at every q, prints the tables and writes results and figures."""
+  check(config)  # every run config, before the first one trains
   seeds = tuple(config.seeds)
   table = {}
   for kind, kind_label in AGENTS:

@@ -33,7 +33,9 @@ set of tested configurations, the model's own summary), merged where equal.
 Measures, on the model's own rollouts (asked for success where it is goal-conditioned):
 accuracy = P(the lock opens within T flips); [D] App. C's delusion: the KL between the model's
 P(S) and the ideal one at the positions after the public switches are set, averaged over the
-positions reached (both directions, nats per position); causal_meta's delusion
+positions reached at untested configurations (both directions, nats per position; at a tested
+one the ideal P(S) is 0 and any model short of perfect has an infinite KL(model ‖ ideal));
+causal_meta's delusion
 (`retrain.delusion`): KL(ideal ‖ model) averaged over every flip, the public ones included.
 """
 
@@ -209,10 +211,12 @@ class GoalConditioned:
 @dataclasses.dataclass
 class Positions:
   """Per secret-phase position k (0 … K), summed over the model's rollouts that reach it
-  unopened: `reach` P(reaching k), `opens` P(opening at k), `kl_ideal_model` and
-  `kl_model_ideal` the reach-weighted Bernoulli KLs of P(S), `certain` P(reaching k with the
-  model sure of S while the ideal is not)."""
+  unopened: `reach` P(reaching k), `opens` P(opening at k), `possible` P(reaching k at an
+  untested configuration, where the lock may open), and there: `kl_ideal_model` and
+  `kl_model_ideal` the weighted Bernoulli KLs of P(S), `certain` P(the model sure of S while
+  the ideal is not)."""
   reach: np.ndarray
+  possible: np.ndarray
   opens: np.ndarray
   kl_ideal_model: np.ndarray
   kl_model_ideal: np.ndarray
@@ -223,7 +227,7 @@ def positions(model, budget: int) -> Positions:
   """The secret phase played by `model` with `budget` secret flips (enumeration)."""
   codes = model.codes
   size = budget + 1
-  out = Positions(*(np.zeros(size) for _ in range(5)))
+  out = Positions(*(np.zeros(size) for _ in range(6)))
   q0, p0 = 1.0 / codes, model.p_open_start(budget)
   _accumulate(out, 0, 1.0, q0, p0)
   layer = {model.start(): 1.0 - q0}
@@ -243,10 +247,11 @@ def positions(model, budget: int) -> Positions:
 def _accumulate(out: Positions, k: int, w: float, q: float, p: float):
   out.reach[k] += w
   out.opens[k] += w * q
-  kl_im, kl_mi = _bernoulli_kl(q, p), _bernoulli_kl(p, q)
-  out.kl_ideal_model[k] += w * kl_im if w > 0 else 0.0
-  out.kl_model_ideal[k] += w * kl_mi if w > 0 else 0.0
-  out.certain[k] += w * (p >= 1.0 > q)
+  if q > 0 and w > 0:  # a configuration already tested: a learned model's KL(model ‖ ideal) is ∞
+    out.possible[k] += w
+    out.kl_ideal_model[k] += w * _bernoulli_kl(q, p)
+    out.kl_model_ideal[k] += w * _bernoulli_kl(p, q)
+    out.certain[k] += w * (p >= 1.0 > q)
 
 
 def public_flips(num_public: int) -> np.ndarray:
@@ -262,12 +267,12 @@ def evaluate(model, num_switches: int, num_secret: int, horizon: int) -> dict[st
                      f"switches, got {horizon}")
   weights = public_flips(num_public)
   shared = positions(model, horizon) if model.budget_free else None
-  acc = reach = kl_im = kl_mi = certain = steps = step_kl = 0.0
+  acc = possible = kl_im = kl_mi = certain = steps = step_kl = 0.0
   for d, w in enumerate(weights):
     pos = shared if shared is not None else positions(model, horizon - d)
     k = horizon - d + 1  # positions 0 … horizon − d
     acc += w * pos.opens[:k].sum()
-    reach += w * pos.reach[:k].sum()
+    possible += w * pos.possible[:k].sum()
     kl_im += w * pos.kl_ideal_model[:k].sum()
     kl_mi += w * pos.kl_model_ideal[:k].sum()
     certain += w * pos.certain[:k].sum()
@@ -276,9 +281,9 @@ def evaluate(model, num_switches: int, num_secret: int, horizon: int) -> dict[st
     first = 0 if d >= 1 else 1
     steps += w * (max(d - 1, 0) + pos.reach[first:k].sum())
     step_kl += w * pos.kl_ideal_model[first:k].sum()
-  return dict(accuracy=acc, delusion_app_c=kl_mi / reach, delusion_app_c_reverse=kl_im / reach,
-              delusion_steps=step_kl / steps, certain_fraction=certain / reach,
-              positions_per_episode=reach)
+  return dict(accuracy=acc, delusion_app_c=kl_mi / possible,
+              delusion_app_c_reverse=kl_im / possible, delusion_steps=step_kl / steps,
+              certain_fraction=certain / possible, positions_per_episode=possible)
 
 
 def accuracies(model, num_switches: int, num_secret: int, horizons) -> list[float]:

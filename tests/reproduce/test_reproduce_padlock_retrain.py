@@ -4,6 +4,8 @@ The mathematics (relabelling, delusion, the loop) is tested in tests/test_retrai
 import json
 import pathlib
 
+import pytest
+
 from causal_meta import reproduce
 from causal_meta.reproduce import padlock_retrain
 
@@ -25,3 +27,26 @@ def test_padlock_experiment_writes_rows(tmp_path):
   for r in results["rows"]:
     assert r["delusion"] >= 0 and 0 <= r["accuracy"] <= 1
   assert (tmp_path / "figures" / "padlock_retrain.png").exists()
+
+
+def test_the_paper_protocol_runs_with_a_random_start(tmp_path):
+  """[D]'s game (the start read first) through the same loop, with App. C's measure."""
+  c = reproduce.load_config(str(ROOT / "experiments" / "padlock_retrain.py"), "cpu_paper")
+  assert c.task["random_start"] and c.task["horizon"] == 31 and c.eval_episodes == 10_240
+  c.task = dict(num_switches=4, num_secret=2, random_start=True, horizon=5 + 4)
+  c.model = SIZES
+  c.num_demos = c.rollouts_per_round = c.num_random = 64
+  c.pretrain_updates = c.retrain_updates = c.scratch_updates = 20
+  c.counterfactual_updates, c.rounds, c.eval_episodes = 0, 1, 64
+  results = padlock_retrain.run(c, None, log=lambda *_: None)
+  for r in results["rows"]:
+    assert r["delusion_app_c"] >= 0 and r["delusion_app_c_reverse"] >= 0
+  assert "App. C" in padlock_retrain.format_table(results)
+
+
+def test_check_names_what_is_wrong():
+  c = reproduce.load_config(str(ROOT / "experiments" / "padlock_retrain.py"), "gpu")
+  padlock_retrain.check(c)  # the paper's size builds
+  c.task = dict(c.task, num_secret=20)
+  with pytest.raises(ValueError, match="num_secret"):
+    padlock_retrain.check(c)
