@@ -145,8 +145,9 @@ def delusion_from_logits(task: Task, traj: rollout.Trajectory,
     (for the padlock: the steps after which the lock could open; the rest are trivial).
   delusion_app_c, delusion_app_c_reverse: [D] App. C's measure, the KL between the model's
     P(success) (observation 1: the lock opens) and the oracle's, KL(model ‖ oracle) and
-    KL(oracle ‖ model), over those steps where the oracle gives success a positive
-    probability (at a configuration already tried it gives 0, and KL(model ‖ oracle) = ∞).
+    KL(oracle ‖ model), over the steps whose success the oracle does not know (at a
+    configuration already tried it gives 0, at the last untried code 1; there any learned
+    model's KL(model ‖ oracle) is ∞).
   accuracy: the fraction of episodes that reached done (the lock opened) within the horizon.
   """
   pred = oracle.predictives(task, traj.actions, traj.observations,
@@ -159,7 +160,7 @@ def delusion_from_logits(task: Task, traj: rollout.Trajectory,
   p_model = jnp.exp(log_model[..., 1])
   ideal2 = jnp.stack([1.0 - p_ideal, p_ideal], -1)
   model2 = jnp.clip(jnp.stack([1.0 - p_model, p_model], -1), 1e-30, 1.0)
-  possible = jnp.logical_and(uncertain, p_ideal > 0)
+  possible = uncertain & (p_ideal > 0) & (p_ideal < 1)
   app_c = evaluate.kl(model2, jnp.log(jnp.clip(ideal2, 1e-30, 1.0)))
   app_c_reverse = evaluate.kl(ideal2, jnp.log(model2))
   opened = jnp.any(traj.done, 1)

@@ -19,6 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 import optax
+from etils import epath
 
 from causal_meta import agents, config as config_lib, oracle, plots, retrain, tasks
 from causal_meta import train as train_lib
@@ -143,10 +144,35 @@ def targets(rows, counterfactual, oracles) -> dict:
           cf["accuracy"] - oracles["interventional"]["accuracy"]) <= 0.05)
 
 
+def _cell(x, pct: bool = False) -> str:
+  """A number, or (mean, std) over seeds, or None as '–'."""
+  if x is None:
+    return "–"
+  if isinstance(x, (tuple, list)):
+    return f"{100 * x[0]:.2f}% ± {100 * x[1]:.2f}" if pct else f"{x[0]:.4f} ± {x[1]:.4f}"
+  return f"{100 * x:.2f}%" if pct else f"{x:.4f}"
+
+
+def over_seeds(per_seed: list[dict]) -> dict:
+  """The table's entries of several runs (one per seed) as (mean, std) pairs."""
+  def stat(values):
+    return None if values[0] is None else (float(np.mean(values)), float(np.std(values)))
+  def block(get):
+    first = get(per_seed[0])
+    return {k: stat([get(r)[k] for r in per_seed]) for k in first}
+  rows = [dict(block(lambda r, i=i: r["rows"][i]), round=i)
+          for i in range(len(per_seed[0]["rows"]))]
+  return dict(seeds=[r["config"]["seed"] for r in per_seed], rows=rows,
+              **{name: block(lambda r, name=name: r[name])
+                 for name in ("from_scratch", "counterfactual", "oracle_interventional",
+                              "oracle_conditional")},
+              paper_table=per_seed[0]["paper_table"])
+
+
 def format_table(results: dict) -> str:
-  """Markdown table: ours beside [D] Table 1."""
+  """Markdown table: ours (one run, or mean ± std over seeds) beside [D] Table 1."""
   p = results["paper_table"]
-  f = lambda x, pct=False: "–" if x is None else (f"{100 * x:.2f}%" if pct else f"{x:.4f}")
+  f = _cell
   lines = ["| model | delusion (ours) | App. C KL(model ‖ ideal) | accuracy (ours) "
            "| delusion [D] | accuracy [D] |", "|---|---|---|---|---|---|"]
   for r in results["rows"]:
@@ -184,11 +210,29 @@ def write(workdir: str, results: dict) -> None:
 def reproduce(workdir: str, quick: bool = False,
               config: ml_collections.ConfigDict | None = None) -> dict:
   """`python -m launch.reproduce padlock`: `run` with `config`, experiments/padlock_retrain.py's
-  get_config('cpu') (n=6, m=3), or get_config('quick') with --quick. Prints the table."""
+  get_config('cpu') (n=6, m=3), or get_config('quick') with --quick. Prints the table. With
+  several `config.seeds`, one run per seed in workdir/seed_S and the table of mean ± std in
+  workdir/results.json."""
   del quick  # the config's size
   if config is None:
     raise ValueError("padlock: pass get_config(...) of experiments/padlock_retrain.py as config")
-  results = run(config, workdir)
+  seeds = tuple(config.get("seeds", (config.seed,)))
+  if len(seeds) == 1:
+    config.seed = seeds[0]
+    results = run(config, workdir)
+    print(format_table(results))
+    print("targets:", json.dumps(results["targets"]))
+    return results
+  per_seed = []
+  for seed in seeds:
+    c = ml_collections.ConfigDict(config.to_dict())
+    c.seed = seed
+    print(f"== seed {seed}", flush=True)
+    per_seed.append(run(c, str(epath.Path(workdir) / f"seed_{seed}")))
+    print("targets:", json.dumps(per_seed[-1]["targets"]))
+  summary = over_seeds(per_seed)
+  results = write_results(workdir, dict(experiment="padlock", paper="[D] Table 1",
+                                        config=config.to_dict(), **summary))
+  print(f"mean ± std over seeds {', '.join(map(str, seeds))}:")
   print(format_table(results))
-  print("targets:", json.dumps(results["targets"]))
   return results

@@ -33,8 +33,9 @@ set of tested configurations, the model's own summary), merged where equal.
 Measures, on the model's own rollouts (asked for success where it is goal-conditioned):
 accuracy = P(the lock opens within T flips); [D] App. C's delusion: the KL between the model's
 P(S) and the ideal one at the positions after the public switches are set, averaged over the
-positions reached at untested configurations (both directions, nats per position; at a tested
-one the ideal P(S) is 0 and any model short of perfect has an infinite KL(model ‖ ideal));
+positions reached where the ideal P(S) is neither 0 (a tested configuration) nor 1 (the last
+untested code), where any model short of perfect has an infinite KL(model ‖ ideal) (both
+directions, nats per position);
 causal_meta's delusion
 (`retrain.delusion`): KL(ideal ‖ model) averaged over every flip, the public ones included.
 """
@@ -211,8 +212,8 @@ class GoalConditioned:
 @dataclasses.dataclass
 class Positions:
   """Per secret-phase position k (0 … K), summed over the model's rollouts that reach it
-  unopened: `reach` P(reaching k), `opens` P(opening at k), `possible` P(reaching k at an
-  untested configuration, where the lock may open), and there: `kl_ideal_model` and
+  unopened: `reach` P(reaching k), `opens` P(opening at k), `possible` P(reaching k where the
+  ideal P(S) is neither 0 nor 1), and there: `kl_ideal_model` and
   `kl_model_ideal` the weighted Bernoulli KLs of P(S), `certain` P(the model sure of S while
   the ideal is not)."""
   reach: np.ndarray
@@ -247,7 +248,9 @@ def positions(model, budget: int) -> Positions:
 def _accumulate(out: Positions, k: int, w: float, q: float, p: float):
   out.reach[k] += w
   out.opens[k] += w * q
-  if q > 0 and w > 0:  # a configuration already tested: a learned model's KL(model ‖ ideal) is ∞
+  # Where the ideal is sure (a tested configuration, or the last untested code), any learned
+  # model's KL(model ‖ ideal) is ∞; App. C's averages leave those positions out.
+  if 0 < q < 1 and w > 0:
     out.possible[k] += w
     out.kl_ideal_model[k] += w * _bernoulli_kl(q, p)
     out.kl_model_ideal[k] += w * _bernoulli_kl(p, q)

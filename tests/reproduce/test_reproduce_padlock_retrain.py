@@ -50,3 +50,20 @@ def test_check_names_what_is_wrong():
   c.task = dict(c.task, num_secret=20)
   with pytest.raises(ValueError, match="num_secret"):
     padlock_retrain.check(c)
+
+
+def test_several_seeds_give_mean_and_std(tmp_path):
+  c = reproduce.load_config(str(ROOT / "experiments" / "padlock_retrain.py"), "quick")
+  c.task = dict(num_switches=4, num_secret=2)
+  c.model = SIZES
+  c.num_demos = c.rollouts_per_round = c.num_random = 64
+  c.pretrain_updates = c.retrain_updates = c.scratch_updates = 10
+  c.counterfactual_updates, c.rounds, c.eval_episodes, c.seeds = 0, 1, 64, (0, 1)
+  results = padlock_retrain.reproduce(str(tmp_path), config=c)
+  singles = [json.load(open(tmp_path / f"seed_{s}" / "results.json")) for s in (0, 1)]
+  for key in ("delusion", "accuracy"):
+    values = [r["rows"][1][key] for r in singles]
+    mean, std = results["rows"][1][key]
+    assert abs(mean - sum(values) / 2) < 1e-9 and abs(std - abs(values[0] - values[1]) / 2) < 1e-9
+  assert results["seeds"] == [0, 1] and results["counterfactual"]["delusion"] is None
+  assert " ± " in padlock_retrain.format_table(results)

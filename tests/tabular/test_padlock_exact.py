@@ -135,7 +135,7 @@ class Brute:
         wa = w * pol[a]
         tot["steps"] += wa
         tot["step_kl"] += wa * im
-        if (public_set or new[:self.n - self.m] == self.public) and q > 0:
+        if (public_set or new[:self.n - self.m] == self.public) and 0 < q < 1:
           tot["reach"] += wa
           tot["kl_mi"] += wa * mi
           tot["kl_im"] += wa * im
