@@ -3,8 +3,8 @@
 `python -m launch.reproduce mixed_authors --workdir=DIR [--size=bandit|padlock | --quick]`
 (settings: experiments/mixed_authors.py). Trains an LSTM and a transformer with counterfactual
 teaching, demonstrations and mixed teaching (the expert acts with probability 0.5 at each
-step), then scores each on rollouts in which the expert acts with
-probability q ∈ {0, 0.25, 0.5, 0.75, 1} and the agent otherwise: KL(oracle ‖ agent) for the
+step), then scores each on rollouts in which the expert acts with probability
+q ∈ {0, 0.25, 0.5, 0.75, 1} and the agent otherwise: KL(oracle ‖ agent) for the
 next action and the next observation, in nats/step, against the exact oracle that respects
 each action's author (`evaluate.mixed_author_metrics`). q = 0 is deployment (the agent's own
 rollouts), q = 1 the expert's data. Results in `workdir/results.json` (mean and std over
@@ -77,7 +77,8 @@ def check(config) -> None:
 
 
 def run(workdir: str, config, verbose: bool = True) -> dict:
-  """Trains every agent × teaching × seed of `config` (experiments/mixed_authors.py), scores each at every q, prints the tables and writes results and figures."""
+  """Trains every agent × teaching × seed of `config` (experiments/mixed_authors.py), scores
+  each at every q, prints the tables and writes results and figures."""
   check(config)  # every run config, before the first one trains
   seeds = tuple(config.seeds)
   table = {}

@@ -196,14 +196,18 @@ def format_table(results: dict) -> str:
 
 
 def write(workdir: str, results: dict) -> None:
-  """workdir/results.json and figures/padlock_retrain.png (delusion and accuracy per round)."""
+  """workdir/results.json and figures/padlock_retrain.png (delusion and accuracy per round;
+  the means where the entries are (mean, std) over seeds)."""
   write_results(workdir, results)
+  mean = lambda x: x[0] if isinstance(x, (tuple, list)) else x
   rounds = [r["round"] for r in results["rows"]]
+  cf, oracle_acc = (mean(results["counterfactual"]["delusion"]),
+                    mean(results["oracle_interventional"]["accuracy"]))
   plots.curves(figure_path(workdir, "padlock_retrain.png"),
-               {"delusion (nats/step)": [r["delusion"] for r in results["rows"]],
-                "accuracy": [r["accuracy"] for r in results["rows"]],
-                "counterfactual delusion": [results["counterfactual"]["delusion"]] * len(rounds),
-                "oracle accuracy": [results["oracle_interventional"]["accuracy"]] * len(rounds)},
+               {"delusion (nats/step)": [mean(r["delusion"]) for r in results["rows"]],
+                "accuracy": [mean(r["accuracy"]) for r in results["rows"]],
+                "counterfactual delusion": [cf] * len(rounds),
+                "oracle accuracy": [oracle_acc] * len(rounds)},
                "retraining round", "value", "Padlock: delusion and accuracy per round", x=rounds)
 
 
@@ -230,9 +234,9 @@ def reproduce(workdir: str, quick: bool = False,
     print(f"== seed {seed}", flush=True)
     per_seed.append(run(c, str(epath.Path(workdir) / f"seed_{seed}")))
     print("targets:", json.dumps(per_seed[-1]["targets"]))
-  summary = over_seeds(per_seed)
-  results = write_results(workdir, dict(experiment="padlock", paper="[D] Table 1",
-                                        config=config.to_dict(), **summary))
+  results = dict(experiment="padlock", paper="[D] Table 1", config=config.to_dict(),
+                 **over_seeds(per_seed))
+  write(workdir, results)
   print(f"mean ± std over seeds {', '.join(map(str, seeds))}:")
   print(format_table(results))
   return results

@@ -37,13 +37,13 @@ positions reached where the ideal P(S) is neither 0 (a tested configuration) nor
 untested code), where any model short of perfect has an infinite KL(model ‖ ideal) (both
 directions, nats per position);
 causal_meta's delusion
-(`retrain.delusion`): KL(ideal ‖ model) averaged over every flip, the public ones included.
+(`retrain.delusion_from_logits`' `delusion`): KL(ideal ‖ model) averaged over every flip, the
+public ones included.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 
 import numpy as np
@@ -169,16 +169,19 @@ class GoalConditioned:
   def __init__(self, base):
     self.base = base
     self.codes = base.codes
+    self._success: dict = {}  # (state, budget) -> success probability
 
   def start(self) -> State:
     return self.base.start()
 
-  @functools.lru_cache(maxsize=None)
   def success(self, s: State, budget: int) -> float:
     """P(the lock opens within `budget` more flips | s, not open yet), under base's play."""
     if budget <= 0:
       return 0.0
-    return sum(p * self._success_after(s, a, budget) for a, p in self.base.policy(s, budget))
+    if (s, budget) not in self._success:
+      self._success[s, budget] = sum(p * self._success_after(s, a, budget)
+                                     for a, p in self.base.policy(s, budget))
+    return self._success[s, budget]
 
   def _success_after(self, s, a, budget):
     q = ideal_p_open(s, a, self.codes)

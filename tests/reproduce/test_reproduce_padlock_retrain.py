@@ -67,3 +67,6 @@ def test_several_seeds_give_mean_and_std(tmp_path):
     assert abs(mean - sum(values) / 2) < 1e-9 and abs(std - abs(values[0] - values[1]) / 2) < 1e-9
   assert results["seeds"] == [0, 1] and results["counterfactual"]["delusion"] is None
   assert " ± " in padlock_retrain.format_table(results)
+  assert (tmp_path / "figures" / "padlock_retrain.png").exists()
+  assert json.load(open(tmp_path / "results.json"))["rows"][1]["delusion"] == list(
+      results["rows"][1]["delusion"])
