@@ -4,8 +4,9 @@
 Writes DIR/results.json and DIR/figures/*.png and prints a short table. NAME is a key of
 `causal_meta.reproduce.RESULTS`; the results of `causal_meta.reproduce.CONFIGS` take their
 config from a file of experiments/ (`get_config(S)`; default: the full run's, 'quick' with
---quick), loaded here by path and passed to the runner. Bad input: one `error:` line, exit
-status 2, nothing written.
+--quick), loaded here by path and passed to the runner; `--check` loads it, has the runner
+check it (`causal_meta.reproduce.CHECKS`: tasks and models built, nothing compiled) and writes
+nothing. Bad input: one `error:` line, exit status 2, nothing written.
 """
 
 import os

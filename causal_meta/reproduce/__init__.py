@@ -91,6 +91,8 @@ RESULTS: dict[str, Callable[..., dict]] = {
 # NAME -> check(config): raises ValueError naming what is wrong, builds nothing that trains.
 CHECKS: dict[str, Callable[[ml_collections.ConfigDict], None]] = {
     "padlock": padlock_retrain.check,
+    "tictactoe": tictactoe_retrain.check,
+    "offline": offline.check,
     "mixed_authors": mixed_authors.check,
 }
 

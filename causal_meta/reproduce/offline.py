@@ -122,6 +122,19 @@ def _oracle_row(gap) -> dict:
               kl_observation_interventional=float(gap["kl_observation"]))
 
 
+def check(config) -> None:
+  """ValueError naming what is wrong in `config` (experiments/offline.py): the agents' run
+  config and its task; nothing is trained."""
+  config_lib.validate(agent_config(config))
+  for name in ("log_sizes", "seeds", "teach_latents"):
+    if not config[name]:
+      raise ValueError(f"offline: {name} must not be empty")
+  for k in (config.num_latents, *config.teach_latents, *config.oracle_latents,
+            *config.heldout_latents):
+    if not isinstance(k, int) or k < 1:
+      raise ValueError(f"offline: latent counts K̂ must be positive integers, got {k!r}")
+
+
 def run(workdir: str, config, verbose: bool = True) -> dict:
   """Every row of `config` (experiments/offline.py) at every log size and seed."""
   c0 = agent_config(config)

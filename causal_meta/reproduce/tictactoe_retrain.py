@@ -239,11 +239,26 @@ def _evaluate(model, params, key, c, conditioned):
   return out
 
 
+def check(c: ml_collections.ConfigDict) -> None:
+  """ValueError naming what is wrong in `c`: the protocol, the sizes, and the model, whose
+  shapes are traced (`jax.eval_shape`: nothing is compiled or trained)."""
+  if c.protocol not in ("paper", "separate"):
+    raise ValueError(f"tictactoe: protocol must be paper or separate, got {c.protocol!r}")
+  for name in ("batch_size", "pretrain_updates", "finetune_updates", "games_per_round",
+               "eval_games", "rounds"):
+    if not isinstance(c[name], int) or c[name] < 1:
+      raise ValueError(f"tictactoe: {name} must be a positive integer, got {c[name]!r}")
+  if c.model.width % c.model.num_heads:
+    raise ValueError(f"tictactoe: model.width {c.model.width} must divide by model.num_heads "
+                     f"{c.model.num_heads}")
+  jax.eval_shape(DecisionTransformer(**c.model).init, jax.random.PRNGKey(0),
+                 jnp.zeros((ttt.CONTEXT,), jnp.int32))
+
+
 def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> dict:
   """The whole tic-tac-toe experiment for config `c` (experiments/tictactoe_retrain.py); writes
   workdir/results.json and figures/ unless workdir is None. Returns the results dict."""
-  if c.protocol not in ("paper", "separate"):
-    raise ValueError(f"tictactoe: protocol must be paper or separate, got {c.protocol!r}")
+  check(c)
   start = time.time()
   key = jax.random.PRNGKey(c.seed)
   model = DecisionTransformer(**c.model)

@@ -6,6 +6,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from causal_meta import reproduce
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -54,3 +56,22 @@ def test_check_loads_the_config_and_writes_nothing(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == f"check: reproduce {name} (quick) -> {workdir}"
     assert not workdir.exists()
+
+
+def test_check_builds_every_config_and_names_what_is_wrong():
+  assert set(reproduce.CHECKS) == set(reproduce.CONFIGS)
+  for name, (file, size) in reproduce.CONFIGS.items():
+    for arg in ("quick", size):
+      reproduce.CHECKS[name](reproduce.load_config(str(ROOT / "experiments" / file), arg))
+  bad = reproduce.load_config(str(ROOT / "experiments" / "tictactoe_retrain.py"), "gpu")
+  bad.model = dict(bad.model, num_heads=5)
+  with pytest.raises(ValueError, match="num_heads"):
+    reproduce.CHECKS["tictactoe"](bad)
+  bad = reproduce.load_config(str(ROOT / "experiments" / "offline.py"), "bandit")
+  bad.teach_latents = (5, 0)
+  with pytest.raises(ValueError, match="K̂"):
+    reproduce.CHECKS["offline"](bad)
+  bad = reproduce.load_config(str(ROOT / "experiments" / "mixed_authors.py"), "padlock")
+  bad.task = dict(epsilon=2.0)
+  with pytest.raises(ValueError, match="epsilon"):
+    reproduce.CHECKS["mixed_authors"](bad)
