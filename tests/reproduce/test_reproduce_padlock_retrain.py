@@ -13,14 +13,20 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SIZES = dict(width=16, num_layers=1, num_heads=2)
 
 
-def test_padlock_experiment_writes_rows(tmp_path):
-  c = reproduce.load_config(str(ROOT / "experiments" / "padlock_retrain.py"), "quick")
-  c.task = dict(num_switches=4, num_secret=2)
+def tiny(size="quick", updates=20, **task):
+  """The `size` config shrunk to a 4-switch padlock (task: its other parameters), one round."""
+  c = reproduce.load_config(str(ROOT / "experiments" / "padlock_retrain.py"), size)
+  c.task = dict(num_switches=4, num_secret=2, **task)
   c.model = SIZES
   c.num_demos = c.rollouts_per_round = c.num_random = 64
-  c.pretrain_updates = c.retrain_updates = c.scratch_updates = 20
+  c.pretrain_updates = c.retrain_updates = c.scratch_updates = updates
   # Counterfactual teaching is the training engine's (tests/test_train.py); skipped for time.
-  c.counterfactual_updates, c.rounds, c.eval_episodes = 0, 1, 64
+  c.counterfactual_updates, c.rounds, c.eval_episodes, c.seeds = 0, 1, 64, (0,)
+  return c
+
+
+def test_padlock_experiment_writes_rows(tmp_path):
+  c = tiny()
   padlock_retrain.run(c, str(tmp_path), log=lambda *_: None)
   results = json.load(open(tmp_path / "results.json"))
   assert [r["round"] for r in results["rows"]] == [0, 1]
@@ -33,11 +39,8 @@ def test_the_paper_protocol_runs_with_a_random_start(tmp_path):
   """[D]'s game (the start read first) through the same loop, with App. C's measure."""
   c = reproduce.load_config(str(ROOT / "experiments" / "padlock_retrain.py"), "cpu_paper")
   assert c.task["random_start"] and c.task["horizon"] == 31 and c.eval_episodes == 10_240
-  c.task = dict(num_switches=4, num_secret=2, random_start=True, horizon=5 + 4)
-  c.model = SIZES
-  c.num_demos = c.rollouts_per_round = c.num_random = 64
-  c.pretrain_updates = c.retrain_updates = c.scratch_updates = 20
-  c.counterfactual_updates, c.rounds, c.eval_episodes = 0, 1, 64
+  assert c.seeds == (0, 1, 2)
+  c = tiny("cpu_paper", random_start=True, horizon=5 + 4)
   results = padlock_retrain.run(c, None, log=lambda *_: None)
   for r in results["rows"]:
     assert r["delusion_app_c"] >= 0 and r["delusion_app_c_reverse"] >= 0
@@ -53,12 +56,8 @@ def test_check_names_what_is_wrong():
 
 
 def test_several_seeds_give_mean_and_std(tmp_path):
-  c = reproduce.load_config(str(ROOT / "experiments" / "padlock_retrain.py"), "quick")
-  c.task = dict(num_switches=4, num_secret=2)
-  c.model = SIZES
-  c.num_demos = c.rollouts_per_round = c.num_random = 64
-  c.pretrain_updates = c.retrain_updates = c.scratch_updates = 10
-  c.counterfactual_updates, c.rounds, c.eval_episodes, c.seeds = 0, 1, 64, (0, 1)
+  c = tiny(updates=10)
+  c.seeds = (0, 1)
   results = padlock_retrain.reproduce(str(tmp_path), config=c)
   singles = [json.load(open(tmp_path / f"seed_{s}" / "results.json")) for s in (0, 1)]
   for key in ("delusion", "accuracy"):
