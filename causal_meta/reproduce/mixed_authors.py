@@ -61,7 +61,6 @@ def train_config(config, kind: str, teaching: str, seed: int):
   c.num_updates = config.num_updates
   c.log_every = min(c.log_every, config.num_updates)
   c.updates_per_call = min(c.updates_per_call, config.num_updates)
-  config_lib.validate(c)
   return c
 
 
@@ -73,7 +72,7 @@ def check(config) -> None:
       raise ValueError(f"mixed_authors: kinds must be among {', '.join(dict(AGENTS))}, "
                        f"got {kind!r}")
     for teaching in TEACHINGS:
-      train_config(config, kind, teaching, config.seeds[0])
+      config_lib.validate(train_config(config, kind, teaching, config.seeds[0]))
 
 
 def run(workdir: str, config, verbose: bool = True) -> dict:

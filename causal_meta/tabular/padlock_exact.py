@@ -55,6 +55,21 @@ def _lowest_bit(x: int) -> int:
   return (x & -x).bit_length() - 1
 
 
+def _untested(tested: int, codes: int) -> list[int]:
+  """The codes whose configuration is not in the bit mask `tested`."""
+  return [t for t in range(codes) if not (tested >> t) & 1]
+
+
+def _expert_of_one(c: int, candidates: list[int]) -> tuple:
+  """The expert's flip from configuration c for a code drawn uniformly from `candidates`:
+  ((secret switch, probability), ...)."""
+  probs: dict = {}
+  for t in candidates:
+    a = _lowest_bit(c ^ t)
+    probs[a] = probs.get(a, 0.0) + 1.0 / len(candidates)
+  return tuple(probs.items())
+
+
 def _bernoulli_kl(p: float, q: float) -> float:
   """KL(Bernoulli(p) ‖ Bernoulli(q)) in nats; inf where q gives zero mass to p's support."""
   out = 0.0
@@ -75,17 +90,9 @@ class Interventional:
   def start(self) -> State:
     return (0, 1, ())  # the start configuration is tested at position 0
 
-  def _untested(self, s):
-    return [t for t in range(self.codes) if not (s[1] >> t) & 1]
-
   def policy(self, s, b):
     del b
-    untested = self._untested(s)
-    probs = {}
-    for t in untested:
-      a = _lowest_bit(s[0] ^ t)
-      probs[a] = probs.get(a, 0.0) + 1.0 / len(untested)
-    return tuple(probs.items())
+    return _expert_of_one(s[0], _untested(s[1], self.codes))
 
   def p_open(self, s, a, b):
     del b
@@ -116,7 +123,6 @@ class Pretrained:
   budget_free = True
 
   def __init__(self, num_secret: int):
-    self.m = num_secret
     self.codes = 1 << num_secret
 
   def start(self) -> State:
@@ -130,18 +136,13 @@ class Pretrained:
   def policy(self, s, b):
     del b
     c, tested, dev = s
-    best = [t for t in range(self.codes) if not (tested >> t) & 1 and dev[t] == 0]
-    probs = {}
-    for t in best:
-      a = _lowest_bit(c ^ t)
-      probs[a] = probs.get(a, 0.0) + 1.0 / len(best)
-    return tuple(probs.items())
+    return _expert_of_one(c, [t for t in _untested(tested, self.codes) if dev[t] == 0])
 
   def p_open(self, s, a, b):
     del b
     c2 = s[0] ^ (1 << a)
     dev = self._deviations(s, a)
-    untested = [t for t in range(self.codes) if not (s[1] >> t) & 1]
+    untested = _untested(s[1], self.codes)
     low = min(dev[t] for t in untested)
     best = [t for t in untested if dev[t] == low]
     return (c2 in best) / len(best)
@@ -154,7 +155,7 @@ class Pretrained:
     c2 = s[0] ^ (1 << a)
     tested = s[1] | (1 << c2)
     dev = self._deviations(s, a)
-    untested = [t for t in range(self.codes) if not (tested >> t) & 1]
+    untested = _untested(tested, self.codes)
     low = min((dev[t] for t in untested), default=0)
     return (c2, tested, tuple(dev[t] - low if not (tested >> t) & 1 else 0
                               for t in range(self.codes)))
