@@ -22,7 +22,9 @@ a GPU:
   | unconditioned | 2nd fine-tune | 0.6135 | 0.3255 | 0.0318 | 0.0929 |
 
 `get_config('quick' | 'cpu' | 'gpu')`: quick is the CPU smoke run used by the tests (about two
-minutes), cpu a longer CPU run (tens of minutes on 2 cores), gpu minGPT's gpt-mini size.
+minutes), cpu the paper protocol in about 20 minutes on 2 cores (its table is in
+docs/retraining.md), gpu minGPT's gpt-mini size. After pretraining the runner prints the
+model's loss over every window of the data set beside the data's entropy floor.
 """
 
 import ml_collections
@@ -42,11 +44,12 @@ def get_config(size: str = "quick") -> ml_collections.ConfigDict:
     c.learning_rate, c.batch_size = 3e-3, 256
     c.pretrain_updates, c.finetune_updates = 400, 100
     c.games_per_round = c.eval_games = 200  # equal: the compiled play is shared
-  elif size == "cpu":
-    c.model = dict(width=96, num_layers=3, num_heads=3)
-    c.learning_rate, c.batch_size = 2e-3, 256
-    c.pretrain_updates, c.finetune_updates = 3000, 400
-    c.games_per_round, c.eval_games = 2000, 600
+  elif size == "cpu":  # about 20 minutes on 2 cores
+    c.model = dict(width=64, num_layers=3, num_heads=4)
+    c.learning_rate, c.batch_size = 3e-3, 256
+    c.pretrain_updates, c.finetune_updates = 6000, 400
+    c.games_per_round, c.eval_games = 1000, 400
+    c.seeds = (0, 1, 2)  # one run each (workdir/seed_S), then the table of mean ± std
   elif size == "gpu":
     c.model = dict(width=192, num_layers=6, num_heads=6)  # minGPT gpt-mini, 2.7M parameters
     c.learning_rate, c.batch_size = 5e-4, 512
@@ -54,6 +57,10 @@ def get_config(size: str = "quick") -> ml_collections.ConfigDict:
     c.games_per_round, c.eval_games = 10000, 1000
   else:
     raise ValueError(f"tictactoe: size must be quick, cpu or gpu, got {size!r}")
+  # The pretraining learning rate: constant, or warmed up linearly and decayed to 0 (cosine).
+  c.schedule, c.warmup_updates = ("cosine", 200) if size == "cpu" else ("constant", 0)
+  c.finetune_learning_rate = 1e-3 if size == "cpu" else c.learning_rate  # constant
+  c.data_loss = True  # after pretraining, the loss over every window of the data, and its floor
   c.rounds = 2
   c.protocol = "separate" if separate else "paper"  # module docstring
   c.mix = 0.0  # per-window probability of an original game when fine-tuning

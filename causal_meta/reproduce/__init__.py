@@ -34,6 +34,7 @@ import os
 from typing import Any, Callable
 
 import ml_collections
+import numpy as np
 from etils import epath
 
 
@@ -59,6 +60,35 @@ def write_results(workdir: str, results: dict[str, Any]) -> dict[str, Any]:
 def figure_path(workdir: str, name: str) -> str:
   """workdir/figures/NAME (the plots create the folder)."""
   return str(epath.Path(workdir) / "figures" / name)
+
+
+def seed_runs(config: ml_collections.ConfigDict, workdir: str,
+              run: Callable[[ml_collections.ConfigDict, str], dict]) -> list[dict]:
+  """`run(config with seed S, workdir/seed_S)` for each S of `config.seeds`, in turn: the
+  per-seed results."""
+  per_seed = []
+  for seed in config.seeds:
+    c = ml_collections.ConfigDict(config.to_dict())
+    c.seed = seed
+    print(f"== seed {seed}", flush=True)
+    per_seed.append(run(c, str(epath.Path(workdir) / f"seed_{seed}")))
+  return per_seed
+
+
+def mean_std(values: list) -> tuple[float, float] | None:
+  """(mean, std) of numbers over seeds; None if the first is None (not measured)."""
+  if values[0] is None:
+    return None
+  return float(np.mean(values)), float(np.std(values))
+
+
+def cell(x, pct: bool = False) -> str:
+  """A table entry: a number, a (mean, std) pair over seeds, or None as '–'."""
+  if x is None:
+    return "–"
+  if isinstance(x, (tuple, list)):
+    return f"{100 * x[0]:.2f}% ± {100 * x[1]:.2f}" if pct else f"{x[0]:.4f} ± {x[1]:.4f}"
+  return f"{100 * x:.2f}%" if pct else f"{x:.4f}"
 
 
 # The runners import the helpers above, so they are imported after them.

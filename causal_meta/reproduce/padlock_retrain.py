@@ -19,11 +19,10 @@ import jax
 import ml_collections
 import numpy as np
 import optax
-from etils import epath
 
 from causal_meta import agents, config as config_lib, oracle, plots, retrain, tasks
 from causal_meta import train as train_lib
-from causal_meta.reproduce import figure_path, write_results
+from causal_meta.reproduce import cell, figure_path, mean_std, seed_runs, write_results
 
 PAPER = dict(pretrained=dict(delusion=1.3863, accuracy=0.162793),
              fine_tuned=dict(delusion=0.1773, accuracy=0.170508),
@@ -144,22 +143,11 @@ def targets(rows, counterfactual, oracles) -> dict:
           cf["accuracy"] - oracles["interventional"]["accuracy"]) <= 0.05)
 
 
-def _cell(x, pct: bool = False) -> str:
-  """A number, or (mean, std) over seeds, or None as '–'."""
-  if x is None:
-    return "–"
-  if isinstance(x, (tuple, list)):
-    return f"{100 * x[0]:.2f}% ± {100 * x[1]:.2f}" if pct else f"{x[0]:.4f} ± {x[1]:.4f}"
-  return f"{100 * x:.2f}%" if pct else f"{x:.4f}"
-
-
 def over_seeds(per_seed: list[dict]) -> dict:
   """The table's entries of several runs (one per seed) as (mean, std) pairs."""
-  def stat(values):
-    return None if values[0] is None else (float(np.mean(values)), float(np.std(values)))
   def block(get):
     first = get(per_seed[0])
-    return {k: stat([get(r)[k] for r in per_seed]) for k in first}
+    return {k: mean_std([get(r)[k] for r in per_seed]) for k in first}
   rows = [dict(block(lambda r, i=i: r["rows"][i]), round=i)
           for i in range(len(per_seed[0]["rows"]))]
   return dict(seeds=[r["config"]["seed"] for r in per_seed], rows=rows,
@@ -172,7 +160,7 @@ def over_seeds(per_seed: list[dict]) -> dict:
 def format_table(results: dict) -> str:
   """Markdown table: ours (one run, or mean ± std over seeds) beside [D] Table 1."""
   p = results["paper_table"]
-  f = _cell
+  f = cell
   lines = ["| model | delusion (ours) | App. C KL(model ‖ ideal) | accuracy (ours) "
            "| delusion [D] | accuracy [D] |", "|---|---|---|---|---|---|"]
   for r in results["rows"]:
@@ -227,13 +215,13 @@ def reproduce(workdir: str, quick: bool = False,
     print(format_table(results))
     print("targets:", json.dumps(results["targets"]))
     return results
-  per_seed = []
-  for seed in seeds:
-    c = ml_collections.ConfigDict(config.to_dict())
-    c.seed = seed
-    print(f"== seed {seed}", flush=True)
-    per_seed.append(run(c, str(epath.Path(workdir) / f"seed_{seed}")))
-    print("targets:", json.dumps(per_seed[-1]["targets"]))
+
+  def run_seed(c, seed_dir):
+    results = run(c, seed_dir)
+    print("targets:", json.dumps(results["targets"]))
+    return results
+
+  per_seed = seed_runs(config, workdir, run_seed)
   results = dict(experiment="padlock", paper="[D] Table 1", config=config.to_dict(),
                  **over_seeds(per_seed))
   write(workdir, results)

@@ -42,7 +42,8 @@ import optax
 
 from causal_meta import plots, train
 from causal_meta.agents.transformer import Block
-from causal_meta.reproduce import figure_path, write_results
+from causal_meta.reproduce import cell, figure_path, mean_std, seed_runs, write_results
+from causal_meta.tabular import tictactoe_exact as exact
 from causal_meta.tasks import tictactoe as ttt
 
 Array = jax.Array
@@ -127,6 +128,30 @@ def window_loss(model, params, windows) -> Array:
   """Mean NLL of the last block's 10 tokens given the 20 before."""
   full, _ = block_log_probs(model, params, windows)
   return -jnp.mean(full) / ttt.BLOCK
+
+
+def unique_windows(games: Games) -> tuple[Array, Array]:
+  """Every distinct training window of `games` once, with how many (game, board) positions
+  show it: (windows int32 [U, 30], counts float32 [U]); Σ counts = Σ num_boards. For the
+  runner's data set U = 157,585 of 4,722,912 positions."""
+  _, keys, g, k = exact.window_keys(games.boards, games.num_boards, games.outcome)
+  _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+  windows = jax.jit(jax.vmap(game_window, (None, 0, 0)))(games, jnp.asarray(g[first]),
+                                                           jnp.asarray(k[first]))
+  return windows, jnp.asarray(counts, jnp.float32)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "chunk"))
+def data_loss(model, params, windows: Array, counts: Array, chunk: int = 4096) -> Array:
+  """The training loss over the whole data set, not a minibatch: Σ counts · NLL / Σ counts per
+  token of the last block (`unique_windows`). Its minimum over models is the data's entropy
+  floor (`tabular.tictactoe_exact.entropy_floor`); the excess is KL(data ‖ model) per token."""
+  n = windows.shape[0]
+  pad = -n % chunk
+  rows = jnp.concatenate([windows, jnp.repeat(windows[:1], pad, 0)])
+  rows = rows.reshape(-1, chunk, ttt.CONTEXT)
+  nll = -jax.lax.map(lambda w: block_log_probs(model, params, w)[0], rows).reshape(-1)[:n]
+  return jnp.sum(nll * counts) / jnp.sum(counts) / ttt.BLOCK
 
 
 def make_fit(model, optimizer, batch: int, num_updates: int, mix: float = 0.0):
@@ -248,6 +273,17 @@ def check(c: ml_collections.ConfigDict) -> None:
                "eval_games", "rounds"):
     if not isinstance(c[name], int) or c[name] < 1:
       raise ValueError(f"tictactoe: {name} must be a positive integer, got {c[name]!r}")
+  seeds = c.get("seeds", (c.seed,))
+  if not seeds or not all(isinstance(s, int) for s in seeds):
+    raise ValueError(f"tictactoe: seeds must be a non-empty tuple of integers, got {seeds!r}")
+  if c.schedule not in ("constant", "cosine"):
+    raise ValueError(f"tictactoe: schedule must be constant or cosine, got {c.schedule!r}")
+  if not isinstance(c.warmup_updates, int) or not 0 <= c.warmup_updates < c.pretrain_updates:
+    raise ValueError(f"tictactoe: warmup_updates must be an integer in [0, pretrain_updates), "
+                     f"got {c.warmup_updates!r}")
+  for name in ("learning_rate", "finetune_learning_rate"):
+    if not c[name] > 0:
+      raise ValueError(f"tictactoe: {name} must be positive, got {c[name]!r}")
   if c.model.width % c.model.num_heads:
     raise ValueError(f"tictactoe: model.width {c.model.width} must divide by model.num_heads "
                      f"{c.model.num_heads}")
@@ -262,15 +298,28 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
   start = time.time()
   key = jax.random.PRNGKey(c.seed)
   model = DecisionTransformer(**c.model)
-  optimizer = optax.adam(c.learning_rate)
   games = all_games_dataset(c.both_sides)
   params = model.init(jax.random.fold_in(key, 1), jnp.zeros((ttt.CONTEXT,), jnp.int32))
   params = params["params"]
-  fit = make_fit(model, optimizer, c.batch_size, c.pretrain_updates)
-  params, _, metrics = fit(params, optimizer.init(params), jax.random.fold_in(key, 2), games,
-                           games)
+  schedule = c.learning_rate
+  if c.schedule == "cosine":
+    schedule = optax.warmup_cosine_decay_schedule(0.0, c.learning_rate, c.warmup_updates,
+                                                  c.pretrain_updates)
+  pre_optimizer = optax.adam(schedule)
+  fit = make_fit(model, pre_optimizer, c.batch_size, c.pretrain_updates)
+  params, _, metrics = fit(params, pre_optimizer.init(params), jax.random.fold_in(key, 2),
+                           games, games)
+  pretrain = dict(last_batch_loss=float(metrics["loss"][-1]))
   log(f"pretrained on {int(games.outcome.shape[0])} game sequences: final loss "
-      f"{float(metrics['loss'][-1]):.4f} nats/token ({time.time() - start:.0f} s)")
+      f"{pretrain['last_batch_loss']:.4f} nats/token ({time.time() - start:.0f} s)")
+  if c.data_loss:
+    pretrain["data_loss"] = float(data_loss(model, params, *unique_windows(games)))
+    pretrain["floor"] = exact.entropy_floor(firsts=(1, 2) if c.both_sides else (1,))[
+        "nats_per_token"]
+    log(f"loss over the whole data set {pretrain['data_loss']:.5f} nats/token, "
+        f"{pretrain['data_loss'] - pretrain['floor']:.5f} above its floor "
+        f"{pretrain['floor']:.5f} ({time.time() - start:.0f} s)")
+  optimizer = optax.adam(c.finetune_learning_rate)
   fine = make_fit(model, optimizer, c.batch_size, c.finetune_updates, c.mix)
   eval_key = jax.random.fold_in(key, 0x5EED)
   rows = []
@@ -303,6 +352,7 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
           p = fine_tune(p, r, conditioned)
   rows.sort(key=lambda row: (not row["conditioned"], row["round"]))
   results = dict(experiment="tictactoe", paper="[D] Table 2", config=c.to_dict(), rows=rows,
+                 pretrain=pretrain,
                  paper_table={("conditioned" if k else "unconditioned"): v
                               for k, v in PAPER.items()},
                  wall_seconds=time.time() - start, device=jax.devices()[0].device_kind)
@@ -311,30 +361,46 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
   return results
 
 
+def over_seeds(per_seed: list[dict]) -> dict:
+  """The rows and pretraining losses of several runs (one per seed) as (mean, std) pairs."""
+  def stats(dicts):
+    return {k: v if k in ("round", "conditioned") else mean_std([d[k] for d in dicts])
+            for k, v in dicts[0].items()}
+  return dict(seeds=[r["config"]["seed"] for r in per_seed],
+              rows=[stats([r["rows"][i] for r in per_seed])
+                    for i in range(len(per_seed[0]["rows"]))],
+              pretrain=stats([r["pretrain"] for r in per_seed]),
+              paper_table=per_seed[0]["paper_table"],
+              wall_seconds=[r["wall_seconds"] for r in per_seed])
+
+
 def format_table(results: dict) -> str:
-  """Markdown table: ours beside [D] Table 2, one row per player and fine-tuning round."""
+  """Markdown table: ours (one run, or mean ± std over seeds) beside [D] Table 2, one row per
+  player and fine-tuning round."""
   lines = ["| player | iteration | P1 score | P2 score | P1 KL | P2 KL | [D] P1 | [D] P2 "
            "| [D] P1 KL | [D] P2 KL |", "|---|---|---|---|---|---|---|---|---|---|"]
   names = ["pretrained", "1st fine-tune", "2nd fine-tune"]
   for r in results["rows"]:
     paper = PAPER[r["conditioned"]][r["round"]] if r["round"] < 3 else (None,) * 4
-    ref = " | ".join("–" if v is None else f"{v:.4f}" for v in paper)
+    ref = " | ".join(cell(v) for v in paper)
     name = names[r["round"]] if r["round"] < 3 else f"fine-tune {r['round']}"
+    ours = " | ".join(cell(r[k]) for k in ("p1_score", "p2_score", "p1_kl", "p2_kl"))
     lines.append(f"| {'victory-conditioned' if r['conditioned'] else 'unconditioned'} | {name} | "
-                 f"{r['p1_score']:.4f} | {r['p2_score']:.4f} | {r['p1_kl']:.4f} | "
-                 f"{r['p2_kl']:.4f} | {ref} |")
+                 f"{ours} | {ref} |")
   return "\n".join(lines)
 
 
 def write(workdir: str, results: dict) -> None:
-  """workdir/results.json and figures/tictactoe_scores.png (scores per round)."""
+  """workdir/results.json and figures/tictactoe_scores.png (scores per round; the means where
+  the entries are (mean, std) over seeds)."""
   write_results(workdir, results)
+  mean = lambda x: x[0] if isinstance(x, (tuple, list)) else x
   series = {}
   for cond in (True, False):
     rows = [r for r in results["rows"] if r["conditioned"] == cond]
     name = "conditioned" if cond else "unconditioned"
-    series[f"{name} P1"] = [r["p1_score"] for r in rows]
-    series[f"{name} P2"] = [r["p2_score"] for r in rows]
+    series[f"{name} P1"] = [mean(r["p1_score"]) for r in rows]
+    series[f"{name} P2"] = [mean(r["p2_score"]) for r in rows]
   plots.curves(figure_path(workdir, "tictactoe_scores.png"), series,
                "fine-tuning round", "score (win 1, draw ½)", "Tic-tac-toe: scores per round",
                x=list(range(len(series["conditioned P1"]))))
@@ -343,11 +409,25 @@ def write(workdir: str, results: dict) -> None:
 def reproduce(workdir: str, quick: bool = False,
               config: ml_collections.ConfigDict | None = None) -> dict:
   """`python -m launch.reproduce tictactoe`: `run` with `config`, experiments/tictactoe_retrain.py's
-  get_config('gpu') (minGPT size), or get_config('quick') (CPU) with --quick. Prints the table."""
+  get_config('gpu') (minGPT size), or get_config('quick') (CPU) with --quick. Prints the table.
+  With several `config.seeds`, one run per seed in workdir/seed_S and the table of mean ± std
+  in workdir/results.json."""
   del quick  # the config's size
   if config is None:
     raise ValueError("tictactoe: pass get_config(...) of experiments/tictactoe_retrain.py as "
                      "config")
-  results = run(config, workdir)
+  seeds = tuple(config.get("seeds", (config.seed,)))
+  if len(seeds) == 1:
+    config.seed = seeds[0]
+    results = run(config, workdir)
+  else:
+    results = dict(experiment="tictactoe", paper="[D] Table 2", config=config.to_dict(),
+                   **over_seeds(seed_runs(config, workdir, run)))
+    write(workdir, results)
+    print(f"mean ± std over seeds {', '.join(map(str, seeds))}:")
+    p = results["pretrain"]
+    if "data_loss" in p:
+      print(f"loss over the whole data set {cell(p['data_loss'])} nats/token, floor "
+            f"{cell(p['floor'][0])}")
   print(format_table(results))
   return results

@@ -203,6 +203,22 @@ def window_entropy(boards: np.ndarray, num_boards: np.ndarray, outcome: np.ndarr
   training window given the two blocks before, over every (game, board k) window of a data set
   in `tictactoe_retrain.Games` layout (boards int [G, 10, 9], num_boards int [G], outcome token
   int [G]). Counts windows; no model. Equals `entropy_floor` for the same data set."""
+  context, full, _, _ = window_keys(boards, num_boards, outcome)
+
+  def entropy(keys):
+    _, counts = np.unique(keys, return_counts=True)
+    p = counts / counts.sum()
+    return -float(np.sum(p * np.log(p)))
+
+  return (entropy(full) - entropy(context)) / ttt.BLOCK
+
+
+def window_keys(boards: np.ndarray, num_boards: np.ndarray, outcome: np.ndarray):
+  """Integer keys of every (game, board k) training window of a data set in
+  `tictactoe_retrain.Games` layout: (context int64 [P], window int64 [P], game [P], k [P]),
+  one entry per window (P = Σ num_boards). Equal keys, equal token sequences: `context` codes
+  what the last block is predicted from (-1 for k = 0, where only BOS is seen), `window` the
+  whole window."""
   boards = np.asarray(boards, np.int64)
   num_boards, outcome = np.asarray(num_boards), np.asarray(outcome, np.int64)
   code = boards @ (3 ** np.arange(9))                            # [G, 10] board -> base-3 code
@@ -214,13 +230,7 @@ def window_entropy(boards: np.ndarray, num_boards: np.ndarray, outcome: np.ndarr
   # context (BOS only), afterwards it repeats the one in the context.
   context = np.where(k_idx == 0, -1, context)
   full = (context * 3 + outcome[g_idx] % 3) * base + code[g_idx, k_idx]
-
-  def entropy(keys):
-    _, counts = np.unique(keys, return_counts=True)
-    p = counts / counts.sum()
-    return -float(np.sum(p * np.log(p)))
-
-  return (entropy(full) - entropy(context)) / ttt.BLOCK
+  return context, full, g_idx, k_idx
 
 
 def cross_entropy(model: dict, start: Board, first: int) -> float:

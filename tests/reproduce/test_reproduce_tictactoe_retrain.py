@@ -69,6 +69,23 @@ def test_fit_and_windows_agree_with_games():
   assert np.all(np.where(valid, changed == 1, True))
 
 
+def test_data_loss_is_the_mean_loss_over_every_window():
+  """`data_loss` over the distinct windows, weighted by their counts, is the plain mean of
+  `window_loss` over every (game, board) window of the data set, enumerated one by one."""
+  full = lib.all_games_dataset(both_sides=True)
+  pick = np.r_[0:300, len(full.outcome) - 300:len(full.outcome)]  # x-first and o-first games
+  games = jax.tree.map(lambda x: x[pick], full)
+  windows, counts = lib.unique_windows(games)
+  n = np.asarray(games.num_boards)
+  assert float(jnp.sum(counts)) == n.sum()
+  assert len(np.unique(np.asarray(windows), axis=0)) == len(windows) < n.sum()
+  g, k = np.nonzero(np.arange(ttt.MAX_BOARDS)[None] < n[:, None])
+  every = jax.vmap(lib.game_window, (None, 0, 0))(games, jnp.asarray(g), jnp.asarray(k))
+  model, params = _tiny_model()
+  np.testing.assert_allclose(float(lib.data_loss(model, params, windows, counts, chunk=256)),
+                             float(lib.window_loss(model, params, every)), rtol=1e-5)
+
+
 def test_both_protocols_write_rows_and_share_the_conditioned_player(tmp_path):
   """The paper's protocol (one model fine-tuned on victory-conditioned games, scored both
   ways) and the separate one fine-tune the conditioned player on the same games with the same
@@ -81,8 +98,12 @@ def test_both_protocols_write_rows_and_share_the_conditioned_player(tmp_path):
     c.model = dict(width=16, num_layers=1, num_heads=2)
     c.pretrain_updates, c.finetune_updates, c.games_per_round, c.eval_games = 10, 5, 32, 32
     c.rounds = 1
+    c.data_loss = protocol == "paper"  # once is enough
     lib.run(c, str(tmp_path / protocol), log=lambda *_: None)
-    rows[protocol] = json.load(open(tmp_path / protocol / "results.json"))["rows"]
+    results = json.load(open(tmp_path / protocol / "results.json"))
+    rows[protocol] = results["rows"]
+    if c.data_loss:  # a cross-entropy over the whole data set is at least its entropy
+      assert results["pretrain"]["data_loss"] > results["pretrain"]["floor"] > 0.14
     assert [(r["round"], r["conditioned"]) for r in rows[protocol]] == [
         (0, True), (1, True), (0, False), (1, False)]
     for r in rows[protocol]:
@@ -94,6 +115,30 @@ def test_both_protocols_write_rows_and_share_the_conditioned_player(tmp_path):
   c.protocol = "both"
   with pytest.raises(ValueError, match="protocol"):
     lib.run(c, None, log=lambda *_: None)
+  c.protocol = "paper"
+  for field, value in (("schedule", "linear"), ("warmup_updates", c.pretrain_updates),
+                       ("finetune_learning_rate", 0.0)):
+    bad = c.copy_and_resolve_references()
+    bad[field] = value
+    with pytest.raises(ValueError, match=field):
+      lib.check(bad)
+
+
+def test_seeds_give_one_run_each_and_their_mean_and_std(tmp_path):
+  c = reproduce.load_config(str(ROOT / "experiments" / "tictactoe_retrain.py"), "quick")
+  c.model = dict(width=16, num_layers=1, num_heads=2)
+  c.pretrain_updates, c.finetune_updates, c.games_per_round, c.eval_games = 10, 5, 32, 32
+  c.rounds, c.data_loss, c.seeds = 1, False, (0, 1)
+  results = lib.reproduce(str(tmp_path), config=c)
+  runs = [json.load(open(tmp_path / f"seed_{s}" / "results.json")) for s in (0, 1)]
+  assert [r["config"]["seed"] for r in runs] == results["seeds"] == [0, 1]
+  for i, row in enumerate(results["rows"]):
+    values = [r["rows"][i]["p1_score"] for r in runs]
+    np.testing.assert_allclose(row["p1_score"], (np.mean(values), np.std(values)))
+  assert json.load(open(tmp_path / "results.json"))["rows"][0]["conditioned"] is True
+  c.seeds = ()
+  with pytest.raises(ValueError, match="seeds"):
+    lib.check(c)
 
 
 def test_play_in_chunks_is_the_same_games():
