@@ -7,7 +7,9 @@ launcher loads it). A goal-conditioned transformer is pretrained on expert demon
 retrained for `rounds` rounds on its own success-conditioned rollouts relabelled with their
 outcome (`causal_meta.retrain`); beside it the same model trained from scratch on random play,
 counterfactual teaching ([O] §4.1) with the training engine, and the exact oracle policies.
-Prints delusion and accuracy per row beside [D] Table 1, and whether the targets hold.
+Prints delusion and accuracy per row beside [D] Table 1, and whether the targets hold; on [D]'s
+game (`cpu_paper`, `gpu`) also Table 1 cell by cell: [D], the exact perfect models
+(`exact_reference`, as `reproduce.padlock_exact` computes them) and ours.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import optax
 from causal_meta import agents, config as config_lib, oracle, plots, retrain, tasks
 from causal_meta import train as train_lib
 from causal_meta.reproduce import cell, figure_path, mean_std, seed_runs, write_results
+from causal_meta.tabular import padlock_exact as exact
 
 PAPER = dict(pretrained=dict(delusion=1.3863, accuracy=0.162793),
              fine_tuned=dict(delusion=0.1773, accuracy=0.170508),
@@ -53,6 +56,26 @@ def _counterfactual_config(c):
   t.log_every = c.counterfactual_updates
   t.eval_episodes = c.eval_episodes
   return t
+
+
+def exact_reference(task) -> dict | None:
+  """[D] Table 1's exact column for `task` if it is [D]'s game (15 switches from a random
+  start, 32 codes, noiseless experts; `reproduce.padlock_exact`), else None: App. C's delusion
+  and the accuracy of the perfect pretrained model and of the model fine-tuned to perfection
+  once, and random play's accuracy (the from-scratch row), at the task's horizon in flips.
+  Seconds on one CPU core."""
+  if not (task.random_start and task.epsilon == 0 and (task.num_switches, task.num_secret) ==
+          (15, 5)):
+    return None
+  flips = task.horizon - task.num_switches - 1  # after the reading steps and the test step
+  pretrained = exact.Pretrained(task.num_secret)
+  fine_tuned = exact.GoalConditioned(pretrained)  # [D]'s fine-tuned row: one round
+  rows = {}
+  for name, model in (("pretrained", pretrained), ("fine_tuned", fine_tuned)):
+    m = exact.evaluate(model, task.num_switches, task.num_secret, flips)
+    rows[name] = dict(delusion_app_c=float(m["delusion_app_c"]), accuracy=float(m["accuracy"]))
+  rows["from_scratch"] = dict(accuracy=exact.random_play_accuracy(task.num_switches, flips))
+  return dict(flips=flips, **rows)
 
 
 def check(c: ml_collections.ConfigDict) -> None:
@@ -118,11 +141,13 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
   log(f"oracle policies: interventional accuracy {oracles['interventional']['accuracy']:.4f}, "
       f"conditional {oracles['conditional']['accuracy']:.4f}")
 
+  exact_ref = exact_reference(task)  # [D]'s game only
+
   results = dict(
       experiment="padlock", paper="[D] Table 1", config=c.to_dict(), task=task.summary(),
       rows=rows, from_scratch=scratch, counterfactual=counterfactual,
       oracle_interventional=oracles["interventional"], oracle_conditional=oracles["conditional"],
-      paper_table=PAPER, targets=targets(rows, counterfactual, oracles),
+      paper_table=PAPER, exact=exact_ref, targets=targets(rows, counterfactual, oracles),
       wall_seconds=time.time() - start, device=jax.devices()[0].device_kind)
   if workdir:
     write(workdir, results)
@@ -154,7 +179,29 @@ def over_seeds(per_seed: list[dict]) -> dict:
               **{name: block(lambda r, name=name: r[name])
                  for name in ("from_scratch", "counterfactual", "oracle_interventional",
                               "oracle_conditional")},
-              paper_table=per_seed[0]["paper_table"])
+              paper_table=per_seed[0]["paper_table"], exact=per_seed[0].get("exact"))
+
+
+def format_cells(results: dict) -> str | None:
+  """Markdown: [D] Table 1 cell by cell, [D] | exact (perfect models, `exact_reference`) |
+  ours (learned; one run or mean ± std over seeds). None unless the game is [D]'s."""
+  ex = results.get("exact")
+  if ex is None:
+    return None
+  p, rows, scratch = results["paper_table"], results["rows"], results["from_scratch"]
+  lines = [f"| cell ({ex['flips']} flips) | [D] | exact (perfect models) | ours, learned |",
+           "|---|---|---|---|"]
+  for name, key, r in (("pretrained", "pretrained", rows[0]),
+                       ("fine-tuned", "fine_tuned", rows[1] if len(rows) > 1 else None)):
+    learned = r or {}
+    lines.append(f"| {name}: delusion, App. C KL(model ‖ ideal) | {cell(p[key]['delusion'])} | "
+                 f"{cell(ex[key]['delusion_app_c'])} | {cell(learned.get('delusion_app_c'))} |")
+    lines.append(f"| {name}: accuracy | {cell(p[key]['accuracy'], True)} | "
+                 f"{cell(ex[key]['accuracy'], True)} | {cell(learned.get('accuracy'), True)} |")
+  lines.append(f"| from scratch: accuracy | {100 * p['from_scratch']['accuracy']:.4f}% | "
+               f"random play {100 * ex['from_scratch']['accuracy']:.4f}% | "
+               f"{cell(scratch['accuracy'], True)} |")
+  return "\n".join(lines)
 
 
 def format_table(results: dict) -> str:
@@ -202,7 +249,8 @@ def write(workdir: str, results: dict) -> None:
 def reproduce(workdir: str, quick: bool = False,
               config: ml_collections.ConfigDict | None = None) -> dict:
   """`python -m launch.reproduce padlock`: `run` with `config`, experiments/padlock_retrain.py's
-  get_config('cpu') (n=6, m=3), or get_config('quick') with --quick. Prints the table. With
+  get_config('cpu') (n=6, m=3), or get_config('quick') with --quick. Prints the table (and on
+  [D]'s game the cell-by-cell one, `format_cells`). With
   several `config.seeds`, one run per seed in workdir/seed_S and the table of mean ± std in
   workdir/results.json."""
   del quick  # the config's size
@@ -212,7 +260,7 @@ def reproduce(workdir: str, quick: bool = False,
   if len(seeds) == 1:
     config.seed = seeds[0]
     results = run(config, workdir)
-    print(format_table(results))
+    _print_tables(results)
     print("targets:", json.dumps(results["targets"]))
     return results
 
@@ -226,5 +274,13 @@ def reproduce(workdir: str, quick: bool = False,
                  **over_seeds(per_seed))
   write(workdir, results)
   print(f"mean ± std over seeds {', '.join(map(str, seeds))}:")
-  print(format_table(results))
+  _print_tables(results)
   return results
+
+
+def _print_tables(results: dict) -> None:
+  print(format_table(results))
+  cells = format_cells(results)
+  if cells:
+    print("[D] Table 1 cell by cell:")
+    print(cells)

@@ -11,7 +11,8 @@ victory-conditioned player's games, scored both ways (conditioned and unconditio
 round. `protocol = "separate"`: the victory-conditioned and the unconditioned player each
 fine-tuned on its own games (a model refit on its own unconditioned play is a fixed point, so
 that row stays flat by construction). Scores are over `eval_games` games with the model first
-(P1) and second (P2). Prints them beside [D] Table 2.
+(P1) and second (P2). Prints them beside the exact reference (the perfect model of the same
+data through the same protocol, `exact_reference`) and [D] Table 2.
 Rules and encoding: `causal_meta.tasks.tictactoe`.
 
 Model: a causal transformer over 30-token windows (3 blocks of outcome token + board). It
@@ -115,19 +116,29 @@ def game_window(games: Games, g: Array, k: Array) -> Array:
   return ttt.window(boards3, idx >= 0, games.outcome[g])
 
 
-def sample_windows(key: Array, games: Games, batch: int) -> Array:
-  """`batch` windows drawn uniformly from all (game, board) positions: int32 [batch, 30]."""
+def sample_windows(key: Array, games: Games, batch: int,
+                   board_weights: tuple[float, ...] | None = None) -> tuple[Array, Array]:
+  """`batch` windows drawn from all (game, board k) positions: uniformly, or with probability
+  ∝ board_weights[k] (10 weights, one per board k = 0 … 9). Returns (windows int32 [batch, 30],
+  weights float32 [batch]): uniform probability / drawn probability, so that the weighted mean
+  of a window's loss estimates the uniform mean without bias (`window_loss`); all 1 when
+  uniform. Drawing more windows where the model is far from the data lowers the variance of the
+  gradient without changing what is minimised."""
   k_game, k_pos = jax.random.split(key)
-  weights = games.num_boards.astype(jnp.float32)
-  g = jax.random.choice(k_game, weights.shape[0], (batch,), p=weights / jnp.sum(weights))
-  k = jnp.floor(jax.random.uniform(k_pos, (batch,)) * games.num_boards[g]).astype(jnp.int32)
-  return jax.vmap(game_window, (None, 0, 0))(games, g, k)
+  w = jnp.asarray(board_weights or (1.0,) * ttt.MAX_BOARDS, jnp.float32)
+  valid = jnp.arange(ttt.MAX_BOARDS)[None] < games.num_boards[:, None]  # [G, 10]
+  per_game = jnp.sum(jnp.where(valid, w, 0.0), 1)
+  g = jax.random.choice(k_game, per_game.shape[0], (batch,), p=per_game / jnp.sum(per_game))
+  k = jax.random.categorical(k_pos, jnp.where(valid[g], jnp.log(w), -jnp.inf))
+  weights = jnp.sum(per_game) / jnp.sum(games.num_boards) / w[k]
+  return jax.vmap(game_window, (None, 0, 0))(games, g, k), weights
 
 
-def window_loss(model, params, windows) -> Array:
-  """Mean NLL of the last block's 10 tokens given the 20 before."""
+def window_loss(model, params, windows, weights=None) -> Array:
+  """Mean NLL per token of the last block's 10 tokens given the 20 before; each window's
+  weighted by `weights` [batch] if given (`sample_windows`)."""
   full, _ = block_log_probs(model, params, windows)
-  return -jnp.mean(full) / ttt.BLOCK
+  return -jnp.mean(full if weights is None else weights * full) / ttt.BLOCK
 
 
 def unique_windows(games: Games) -> tuple[Array, Array]:
@@ -154,19 +165,23 @@ def data_loss(model, params, windows: Array, counts: Array, chunk: int = 4096) -
   return jnp.sum(nll * counts) / jnp.sum(counts) / ttt.BLOCK
 
 
-def make_fit(model, optimizer, batch: int, num_updates: int, mix: float = 0.0):
+def make_fit(model, optimizer, batch: int, num_updates: int, mix: float = 0.0,
+             board_weights: tuple[float, ...] | None = None):
   """jit(K updates via lax.scan): fit(params, opt_state, key, games, original) ->
   (params, opt_state, metrics: dict(loss [K])). Each window comes from `original` with
-  probability `mix`."""
+  probability `mix`; or `board_weights` weighs the draw (`sample_windows`)."""
+  if mix > 0.0 and board_weights is not None:
+    raise ValueError("tictactoe: make_fit takes mix or board_weights, not both")
+
   def sample(key, games, original):
     k_new, k_old, k_mix = jax.random.split(key, 3)
-    w = sample_windows(k_new, games, batch)
+    w, weights = sample_windows(k_new, games, batch, board_weights)
     if mix > 0.0:
       use_old = jax.random.uniform(k_mix, (batch, 1)) < mix
-      w = jnp.where(use_old, sample_windows(k_old, original, batch), w)
-    return w
+      w = jnp.where(use_old, sample_windows(k_old, original, batch)[0], w)
+    return w, weights
 
-  loss = lambda params, w: (window_loss(model, params, w), {})
+  loss = lambda params, b: (window_loss(model, params, *b), {})
   return train.make_data_fit(loss, sample, optimizer, num_updates)
 
 
@@ -264,6 +279,25 @@ def _evaluate(model, params, key, c, conditioned):
   return out
 
 
+@functools.lru_cache(maxsize=4)
+def _exact_rows(rounds: int, both_sides: bool, protocol: str) -> tuple:
+  cond = exact.protocol(rounds, both_sides, "conditioned")
+  uncond = cond if protocol == "paper" else exact.protocol(rounds, both_sides, "unconditioned")
+  keep = ("round", "conditioned", "p1_score", "p2_score", "p1_kl", "p2_kl")
+  return tuple({k: r.get(k) for k in keep} for r in
+               [r for r in cond if r["conditioned"]] + [r for r in uncond if not r["conditioned"]])
+
+
+def exact_reference(c: ml_collections.ConfigDict) -> list[dict]:
+  """[D] Table 2's exact column for config `c`: the perfect model of the same data put through
+  the same protocol (`tabular.tictactoe_exact.protocol`: fine-tuned to perfection on the
+  victory-conditioned player's games, or for "separate" the unconditioned rows on the
+  unconditioned player's), in `run`'s row order. Each row: round, conditioned, p1_score,
+  p2_score, p1_kl, p2_kl (KL(π_cond ‖ π) per decision; P2 entries None without both_sides: the
+  data never show x moving second). Seconds on one CPU core."""
+  return [dict(r) for r in _exact_rows(c.rounds, c.both_sides, c.protocol)]
+
+
 def check(c: ml_collections.ConfigDict) -> None:
   """ValueError naming what is wrong in `c`: the protocol, the sizes, and the model, whose
   shapes are traced (`jax.eval_shape`: nothing is compiled or trained)."""
@@ -281,6 +315,10 @@ def check(c: ml_collections.ConfigDict) -> None:
   if not isinstance(c.warmup_updates, int) or not 0 <= c.warmup_updates < c.pretrain_updates:
     raise ValueError(f"tictactoe: warmup_updates must be an integer in [0, pretrain_updates), "
                      f"got {c.warmup_updates!r}")
+  weights = c.get("board_weights")
+  if weights is not None and (len(weights) != ttt.MAX_BOARDS or not all(w > 0 for w in weights)):
+    raise ValueError(f"tictactoe: board_weights must be None or {ttt.MAX_BOARDS} positive "
+                     f"numbers, one per board k = 0 … 9, got {weights!r}")
   for name in ("learning_rate", "finetune_learning_rate"):
     if not c[name] > 0:
       raise ValueError(f"tictactoe: {name} must be positive, got {c[name]!r}")
@@ -306,7 +344,9 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
     schedule = optax.warmup_cosine_decay_schedule(0.0, c.learning_rate, c.warmup_updates,
                                                   c.pretrain_updates)
   pre_optimizer = optax.adam(schedule)
-  fit = make_fit(model, pre_optimizer, c.batch_size, c.pretrain_updates)
+  weights = c.get("board_weights")
+  fit = make_fit(model, pre_optimizer, c.batch_size, c.pretrain_updates,
+                 board_weights=None if weights is None else tuple(weights))
   params, _, metrics = fit(params, pre_optimizer.init(params), jax.random.fold_in(key, 2),
                            games, games)
   pretrain = dict(last_batch_loss=float(metrics["loss"][-1]))
@@ -352,7 +392,7 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
           p = fine_tune(p, r, conditioned)
   rows.sort(key=lambda row: (not row["conditioned"], row["round"]))
   results = dict(experiment="tictactoe", paper="[D] Table 2", config=c.to_dict(), rows=rows,
-                 pretrain=pretrain,
+                 pretrain=pretrain, exact_rows=exact_reference(c),
                  paper_table={("conditioned" if k else "unconditioned"): v
                               for k, v in PAPER.items()},
                  wall_seconds=time.time() - start, device=jax.devices()[0].device_kind)
@@ -370,23 +410,30 @@ def over_seeds(per_seed: list[dict]) -> dict:
               rows=[stats([r["rows"][i] for r in per_seed])
                     for i in range(len(per_seed[0]["rows"]))],
               pretrain=stats([r["pretrain"] for r in per_seed]),
+              exact_rows=per_seed[0]["exact_rows"],
               paper_table=per_seed[0]["paper_table"],
               wall_seconds=[r["wall_seconds"] for r in per_seed])
 
 
 def format_table(results: dict) -> str:
-  """Markdown table: ours (one run, or mean ± std over seeds) beside [D] Table 2, one row per
-  player and fine-tuning round."""
-  lines = ["| player | iteration | P1 score | P2 score | P1 KL | P2 KL | [D] P1 | [D] P2 "
-           "| [D] P1 KL | [D] P2 KL |", "|---|---|---|---|---|---|---|---|---|---|"]
+  """Markdown table, one row per player and fine-tuning round; for each of P1 score, P2 score,
+  P1 KL and P2 KL (KL(π_cond ‖ π) per decision): ours (one run, or mean ± std over seeds), the
+  exact reference (`exact_reference`: the perfect model through the same protocol) and [D]
+  Table 2."""
+  head = [f"{who} {what}" for what in ("P1", "P2", "P1 KL", "P2 KL")
+          for who in ("ours", "exact", "[D]")]
+  lines = ["| player | iteration | " + " | ".join(head) + " |", "|---" * (len(head) + 2) + "|"]
   names = ["pretrained", "1st fine-tune", "2nd fine-tune"]
+  exact_rows = {(r["conditioned"], r["round"]): r for r in results.get("exact_rows", [])}
   for r in results["rows"]:
     paper = PAPER[r["conditioned"]][r["round"]] if r["round"] < 3 else (None,) * 4
-    ref = " | ".join(cell(v) for v in paper)
+    ex = exact_rows.get((r["conditioned"], r["round"]), {})
+    entries = []
+    for i, k in enumerate(("p1_score", "p2_score", "p1_kl", "p2_kl")):
+      entries += [cell(r[k]), cell(ex.get(k)), cell(paper[i])]
     name = names[r["round"]] if r["round"] < 3 else f"fine-tune {r['round']}"
-    ours = " | ".join(cell(r[k]) for k in ("p1_score", "p2_score", "p1_kl", "p2_kl"))
     lines.append(f"| {'victory-conditioned' if r['conditioned'] else 'unconditioned'} | {name} | "
-                 f"{ours} | {ref} |")
+                 + " | ".join(entries) + " |")
   return "\n".join(lines)
 
 
@@ -409,7 +456,8 @@ def write(workdir: str, results: dict) -> None:
 def reproduce(workdir: str, quick: bool = False,
               config: ml_collections.ConfigDict | None = None) -> dict:
   """`python -m launch.reproduce tictactoe`: `run` with `config`, experiments/tictactoe_retrain.py's
-  get_config('gpu') (minGPT size), or get_config('quick') (CPU) with --quick. Prints the table.
+  get_config('gpu') (minGPT size), or get_config('quick') (CPU) with --quick. Prints the table
+  (ours, exact, [D]).
   With several `config.seeds`, one run per seed in workdir/seed_S and the table of mean ± std
   in workdir/results.json."""
   del quick  # the config's size

@@ -2,12 +2,14 @@
 The mathematics (relabelling, delusion, the loop) is tested in tests/test_retrain.py."""
 
 import json
+import math
 import pathlib
 
 import pytest
 
-from causal_meta import reproduce
+from causal_meta import reproduce, tasks
 from causal_meta.reproduce import padlock_retrain
+from causal_meta.tabular import padlock_exact
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SIZES = dict(width=16, num_layers=1, num_heads=2)
@@ -69,3 +71,26 @@ def test_several_seeds_give_mean_and_std(tmp_path):
   assert (tmp_path / "figures" / "padlock_retrain.png").exists()
   assert json.load(open(tmp_path / "results.json"))["rows"][1]["delusion"] == list(
       results["rows"][1]["delusion"])
+
+
+def test_papers_game_gets_the_exact_column():
+  """Only [D]'s game (15 switches from a random start, 32 codes) gets the exact column. In it
+  the model fine-tuned to perfection is less deluded (App. C) than the perfect pretrained one,
+  neither opens more locks than the best search, and random play opens about what [D]'s
+  from-scratch row did (5 of 10,240 episodes, within two standard errors)."""
+  assert padlock_retrain.exact_reference(tasks.make("padlock")) is None
+  ref = padlock_retrain.exact_reference(tasks.make("padlock", num_switches=15, num_secret=5,
+                                                   random_start=True, horizon=16 + 15))
+  assert ref["flips"] == 15
+  assert ref["fine_tuned"]["delusion_app_c"] < ref["pretrained"]["delusion_app_c"]
+  best = padlock_exact.best_accuracy(15, 5, 15)
+  assert 0 < ref["pretrained"]["accuracy"] <= best and 0 < ref["fine_tuned"]["accuracy"] <= best
+  paper = padlock_retrain.PAPER["from_scratch"]["accuracy"]
+  se = math.sqrt(paper * (1 - paper) / 10_240)
+  assert abs(ref["from_scratch"]["accuracy"] - paper) < 2 * se
+  learned = dict(delusion_app_c=(0.5, 0.1), accuracy=(0.2, 0.01))
+  results = dict(exact=ref, paper_table=padlock_retrain.PAPER, rows=[learned, learned],
+                 from_scratch=dict(accuracy=(0.0005, 0.0001)))
+  table = padlock_retrain.format_cells(results)
+  assert f"| {ref['pretrained']['delusion_app_c']:.4f} | 0.5000 ± 0.1000 |" in table
+  assert padlock_retrain.format_cells(dict(results, exact=None)) is None

@@ -57,7 +57,9 @@ def test_played_games_follow_the_rules():
 
 def test_fit_and_windows_agree_with_games():
   games = lib.all_games_dataset(both_sides=False)
-  w = np.asarray(lib.sample_windows(jax.random.PRNGKey(0), games, 256))
+  w, weights = lib.sample_windows(jax.random.PRNGKey(0), games, 256)
+  w = np.asarray(w)
+  np.testing.assert_array_equal(np.asarray(weights), 1.0)  # uniform draws
   # The last block's outcome token equals every outcome token before it in the window.
   last = w[:, 20]
   for j in (0, 10):
@@ -67,6 +69,30 @@ def test_fit_and_windows_agree_with_games():
   valid = w.reshape(-1, 3, 10)[:, :-1, 0] != ttt.BOS
   changed = np.sum(cells[:, 1:] != cells[:, :-1], -1)
   assert np.all(np.where(valid, changed == 1, True))
+
+
+def test_weighted_draws_reweighted_estimate_the_uniform_mean():
+  """With board_weights, board k is drawn with probability ∝ (its share of positions) ×
+  weight[k], and each draw's weight is (uniform probability) / (drawn probability), counted
+  here from the games' lengths: a weighted mean over draws estimates the uniform mean."""
+  full = lib.all_games_dataset(both_sides=False)
+  games = jax.tree.map(lambda x: x[::500], full)  # 511 games of every length
+  board_weights = (1.0, 1.0, 2.0, 1.0, 1.0, 3.0, 3.0, 5.0, 3.0, 0.5)
+  n = 40_000
+  w, weights = lib.sample_windows(jax.random.PRNGKey(3), games, n, board_weights)
+  w, weights = np.asarray(w), np.asarray(weights)
+  k = np.sum(w[:, 21:] != ttt.EMPTY, 1)  # marks on the last board
+  lengths = np.asarray(games.num_boards)
+  uniform = np.array([np.sum(lengths > j) for j in range(10)]) / lengths.sum()  # p(k)
+  drawn = uniform * np.array(board_weights) / np.sum(uniform * np.array(board_weights))
+  np.testing.assert_allclose(weights, (uniform / drawn)[k], rtol=1e-5)
+  freq = np.bincount(k, minlength=10) / n
+  np.testing.assert_allclose(freq, drawn, atol=4 * np.sqrt(drawn * (1 - drawn) / n).max())
+  # Windows are still real windows of the games: the last board is board k of some game.
+  boards = np.asarray(games.boards)
+  seen = {(kk, b.tobytes()) for g, kl in enumerate(lengths) for kk, b in
+          enumerate(np.asarray(ttt.cell_tokens(boards[g, :kl])).astype(w.dtype))}
+  assert all((kk, row[21:].tobytes()) in seen for kk, row in zip(k[:500], w[:500]))
 
 
 def test_data_loss_is_the_mean_loss_over_every_window():
@@ -90,7 +116,7 @@ def test_both_protocols_write_rows_and_share_the_conditioned_player(tmp_path):
   """The paper's protocol (one model fine-tuned on victory-conditioned games, scored both
   ways) and the separate one fine-tune the conditioned player on the same games with the same
   keys, so their conditioned rows are equal; their unconditioned rows differ after round 0."""
-  rows = {}
+  rows, exact_rows = {}, {}
   for protocol in ("paper", "separate"):
     size = "quick" if protocol == "paper" else "quick_separate"
     c = reproduce.load_config(str(ROOT / "experiments" / "tictactoe_retrain.py"), size)
@@ -102,6 +128,10 @@ def test_both_protocols_write_rows_and_share_the_conditioned_player(tmp_path):
     lib.run(c, str(tmp_path / protocol), log=lambda *_: None)
     results = json.load(open(tmp_path / protocol / "results.json"))
     rows[protocol] = results["rows"]
+    exact_rows[protocol] = results["exact_rows"]
+    assert [(r["round"], r["conditioned"]) for r in exact_rows[protocol]] == [
+        (0, True), (1, True), (0, False), (1, False)]
+    assert "exact P1 KL" in lib.format_table(results)
     if c.data_loss:  # a cross-entropy over the whole data set is at least its entropy
       assert results["pretrain"]["data_loss"] > results["pretrain"]["floor"] > 0.14
     assert [(r["round"], r["conditioned"]) for r in rows[protocol]] == [
@@ -112,12 +142,21 @@ def test_both_protocols_write_rows_and_share_the_conditioned_player(tmp_path):
   for i in (0, 1, 2):  # conditioned rounds 0 and 1, unconditioned round 0
     assert paper[i] == separate[i]
   assert paper[3] != separate[3]
+  # The exact column follows the same protocols: the perfect model fine-tuned on the
+  # victory-conditioned player's games gains as P1 in both readings ([D]'s protocol); fine-
+  # tuned on its own unconditioned games, the unconditioned player stays where it was.
+  ex_paper, ex_separate = exact_rows["paper"], exact_rows["separate"]
+  assert ex_paper[:3] == ex_separate[:3]
+  assert ex_paper[1]["p1_score"] > ex_paper[0]["p1_score"]
+  assert ex_paper[3]["p1_score"] > ex_paper[2]["p1_score"]
+  assert ex_separate[3]["p1_score"] == pytest.approx(ex_separate[2]["p1_score"], abs=1e-9)
   c.protocol = "both"
   with pytest.raises(ValueError, match="protocol"):
     lib.run(c, None, log=lambda *_: None)
   c.protocol = "paper"
   for field, value in (("schedule", "linear"), ("warmup_updates", c.pretrain_updates),
-                       ("finetune_learning_rate", 0.0)):
+                       ("finetune_learning_rate", 0.0), ("board_weights", (1.0,) * 9),
+                       ("board_weights", (1.0,) * 9 + (0.0,))):
     bad = c.copy_and_resolve_references()
     bad[field] = value
     with pytest.raises(ValueError, match=field):
