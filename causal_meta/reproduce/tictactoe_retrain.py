@@ -141,28 +141,50 @@ def window_loss(model, params, windows, weights=None) -> Array:
   return -jnp.mean(full if weights is None else weights * full) / ttt.BLOCK
 
 
-def unique_windows(games: Games) -> tuple[Array, Array]:
-  """Every distinct training window of `games` once, with how many (game, board) positions
-  show it: (windows int32 [U, 30], counts float32 [U]); Σ counts = Σ num_boards. For the
-  runner's data set U = 157,585 of 4,722,912 positions."""
-  _, keys, g, k = exact.window_keys(games.boards, games.num_boards, games.outcome)
-  _, first, counts = np.unique(keys, return_index=True, return_counts=True)
-  windows = jax.jit(jax.vmap(game_window, (None, 0, 0)))(games, jnp.asarray(g[first]),
-                                                           jnp.asarray(k[first]))
-  return windows, jnp.asarray(counts, jnp.float32)
+class Windows(NamedTuple):
+  """Every distinct training window of a data set once (`unique_windows`): tokens int32
+  [U, 30]; count float64 [U], the (game, board) positions that show it (Σ = Σ num_boards);
+  floor float64 [U], -log of the data's own probability of its last block given the 20 tokens
+  before (the perfect model's NLL); board int [U], k, the moves on its last board."""
+  tokens: Array
+  count: np.ndarray
+  floor: np.ndarray
+  board: np.ndarray
+
+
+def unique_windows(games: Games) -> Windows:
+  """`Windows` of `games`; for the runner's data set U = 157,585 of 4,722,912 positions."""
+  context, keys, g, k = exact.window_keys(games.boards, games.num_boards, games.outcome)
+  _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
+                                        return_counts=True)
+  _, context_of, context_counts = np.unique(context, return_inverse=True, return_counts=True)
+  tokens = jax.jit(jax.vmap(game_window, (None, 0, 0)))(games, jnp.asarray(g[first]),
+                                                          jnp.asarray(k[first]))
+  floor = -np.log(counts / context_counts[context_of.reshape(-1)[first]])
+  return Windows(tokens, counts.astype(np.float64), floor, k[first])
 
 
 @functools.partial(jax.jit, static_argnames=("model", "chunk"))
-def data_loss(model, params, windows: Array, counts: Array, chunk: int = 4096) -> Array:
-  """The training loss over the whole data set, not a minibatch: Σ counts · NLL / Σ counts per
-  token of the last block (`unique_windows`). Its minimum over models is the data's entropy
-  floor (`tabular.tictactoe_exact.entropy_floor`); the excess is KL(data ‖ model) per token."""
-  n = windows.shape[0]
-  pad = -n % chunk
-  rows = jnp.concatenate([windows, jnp.repeat(windows[:1], pad, 0)])
+def window_nll(model, params, tokens: Array, chunk: int = 4096) -> Array:
+  """NLL in nats of each window's last block given the 20 tokens before: [U] for tokens
+  [U, 30], `chunk` windows at a time."""
+  n = tokens.shape[0]
+  rows = jnp.concatenate([tokens, jnp.repeat(tokens[:1], -n % chunk, 0)])
   rows = rows.reshape(-1, chunk, ttt.CONTEXT)
-  nll = -jax.lax.map(lambda w: block_log_probs(model, params, w)[0], rows).reshape(-1)[:n]
-  return jnp.sum(nll * counts) / jnp.sum(counts) / ttt.BLOCK
+  return -jax.lax.map(lambda w: block_log_probs(model, params, w)[0], rows).reshape(-1)[:n]
+
+
+def data_loss(model, params, windows: Windows, chunk: int = 4096) -> tuple[float, np.ndarray]:
+  """The training loss over the whole data set, not a minibatch: Σ count · NLL / Σ count per
+  token of the last block. Its minimum over models is the data's entropy floor
+  (`tabular.tictactoe_exact.entropy_floor`); the excess is KL(data ‖ model) per token. Returns
+  (loss, by_board float [10]): the part of the excess from windows ending with board k (they
+  sum to loss - floor)."""
+  nll = np.asarray(window_nll(model, params, windows.tokens, chunk), np.float64)
+  total = windows.count.sum() * ttt.BLOCK
+  by_board = np.bincount(windows.board, windows.count * (nll - windows.floor),
+                         minlength=ttt.MAX_BOARDS) / total
+  return float(np.sum(windows.count * nll) / total), by_board
 
 
 def make_fit(model, optimizer, batch: int, num_updates: int, mix: float = 0.0,
@@ -353,12 +375,14 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
   log(f"pretrained on {int(games.outcome.shape[0])} game sequences: final loss "
       f"{pretrain['last_batch_loss']:.4f} nats/token ({time.time() - start:.0f} s)")
   if c.data_loss:
-    pretrain["data_loss"] = float(data_loss(model, params, *unique_windows(games)))
+    pretrain["data_loss"], by_board = data_loss(model, params, unique_windows(games))
     pretrain["floor"] = exact.entropy_floor(firsts=(1, 2) if c.both_sides else (1,))[
         "nats_per_token"]
+    pretrain.update({f"excess_board_{k}": float(v) for k, v in enumerate(by_board)})
     log(f"loss over the whole data set {pretrain['data_loss']:.5f} nats/token, "
         f"{pretrain['data_loss'] - pretrain['floor']:.5f} above its floor "
-        f"{pretrain['floor']:.5f} ({time.time() - start:.0f} s)")
+        f"{pretrain['floor']:.5f} ({time.time() - start:.0f} s); of that excess, by the moves "
+        f"k on the predicted board: " + ", ".join(f"{k}: {v:.5f}" for k, v in enumerate(by_board)))
   optimizer = optax.adam(c.finetune_learning_rate)
   fine = make_fit(model, optimizer, c.batch_size, c.finetune_updates, c.mix)
   eval_key = jax.random.fold_in(key, 0x5EED)

@@ -11,6 +11,7 @@ import pytest
 
 from causal_meta import reproduce
 from causal_meta.reproduce import tictactoe_retrain as lib
+from causal_meta.tabular import tictactoe_exact
 from causal_meta.tasks import tictactoe as ttt
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -97,19 +98,32 @@ def test_weighted_draws_reweighted_estimate_the_uniform_mean():
 
 def test_data_loss_is_the_mean_loss_over_every_window():
   """`data_loss` over the distinct windows, weighted by their counts, is the plain mean of
-  `window_loss` over every (game, board) window of the data set, enumerated one by one."""
+  `window_loss` over every (game, board) window of the data set, enumerated one by one; its
+  excess by board adds up to the loss minus the data's entropy, counted by brute force
+  (`window_entropy`), and each window's floor is the count of the window over the count of
+  what it is predicted from."""
   full = lib.all_games_dataset(both_sides=True)
   pick = np.r_[0:300, len(full.outcome) - 300:len(full.outcome)]  # x-first and o-first games
   games = jax.tree.map(lambda x: x[pick], full)
-  windows, counts = lib.unique_windows(games)
+  windows = lib.unique_windows(games)
   n = np.asarray(games.num_boards)
-  assert float(jnp.sum(counts)) == n.sum()
-  assert len(np.unique(np.asarray(windows), axis=0)) == len(windows) < n.sum()
+  assert windows.count.sum() == n.sum()
+  tokens = np.asarray(windows.tokens)
+  assert len(np.unique(tokens, axis=0)) == len(tokens) < n.sum()
   g, k = np.nonzero(np.arange(ttt.MAX_BOARDS)[None] < n[:, None])
   every = jax.vmap(lib.game_window, (None, 0, 0))(games, jnp.asarray(g), jnp.asarray(k))
   model, params = _tiny_model()
-  np.testing.assert_allclose(float(lib.data_loss(model, params, windows, counts, chunk=256)),
-                             float(lib.window_loss(model, params, every)), rtol=1e-5)
+  loss, by_board = lib.data_loss(model, params, windows, chunk=256)
+  np.testing.assert_allclose(loss, float(lib.window_loss(model, params, every)), rtol=1e-5)
+  entropy = tictactoe_exact.window_entropy(np.asarray(games.boards), n,
+                                           np.asarray(games.outcome))
+  np.testing.assert_allclose(by_board.sum(), loss - entropy, rtol=1e-5)
+  every = np.asarray(every)
+  for i in (0, 7, len(tokens) // 2, len(tokens) - 1):  # a few windows by brute force
+    same = np.all(every == tokens[i], 1)
+    context = np.all(every[:, :20] == tokens[i, :20], 1)
+    np.testing.assert_allclose(windows.floor[i], -np.log(same.sum() / context.sum()))
+    assert windows.board[i] == np.sum(tokens[i, 21:] != ttt.EMPTY)
 
 
 def test_both_protocols_write_rows_and_share_the_conditioned_player(tmp_path):
