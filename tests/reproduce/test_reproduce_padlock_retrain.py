@@ -94,3 +94,9 @@ def test_papers_game_gets_the_exact_column():
   table = padlock_retrain.format_cells(results)
   assert f"| {ref['pretrained']['delusion_app_c']:.4f} | 0.5000 ± 0.1000 |" in table
   assert padlock_retrain.format_cells(dict(results, exact=None)) is None
+  # At n + 2^m = 47 flips the fine-tuned model is not enumerated (hours); the rest is.
+  long = padlock_retrain.exact_reference(tasks.make("padlock", num_switches=15, num_secret=5,
+                                                    random_start=True, horizon=16 + 47))
+  assert long["fine_tuned"]["accuracy"] is None
+  assert long["pretrained"]["accuracy"] > ref["pretrained"]["accuracy"]
+  assert "| – | 0.5000 ± 0.1000 |" in padlock_retrain.format_cells(dict(results, exact=long))
