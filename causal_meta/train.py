@@ -541,7 +541,8 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
     figures = training_figures(str(wd / "figures"), history, curves)
     plots.action_raster(str(wd / "figures" / "actions.png"),
                         {f"{agent_name}, {config.teaching}": raster},
-                        task.num_actions, f"{task.name}: three deployments with θ = 0")
+                        task.num_actions, f"{task.name}: three deployments with "
+                        f"{'θ_1' if task.changes_latent else 'θ'} = 0")
     figures.append(str(wd / "figures" / "actions.png"))
     with contextlib.closing(writer):  # the figures and the hyperparameters join TensorBoard
       for path in figures:
@@ -554,7 +555,7 @@ def train_and_evaluate(config, workdir: str | None = None, verbose: bool = True,
 
 def deployments(task: Task, agent: Agent, params, key, episodes: int = 3):
   """The agent acting alone with θ = 0 (the bandit's arm 1 best, as in [O] Remark 11's
-  table): (actions int [E, T], rewards [E, T]) as numpy."""
+  table; for a moving latent, θ_1 = 0): (actions int [E, T], rewards [E, T]) as numpy."""
   traj = jax.jit(lambda p, k: rollout.braid(task, agent.policy(p), k, episodes, 0.0,
                                             theta=jnp.zeros(episodes, jnp.int32)))(params, key)
   return np.asarray(traj.actions), np.asarray(traj.rewards)

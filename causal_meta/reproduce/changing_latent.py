@@ -53,14 +53,14 @@ def oracle_scores(task: tasks.Task, key: jax.Array, episodes: int) -> dict[str, 
   out = {}
   for name, causal in (("interventional oracle", True), ("conditional oracle", False)):
     traj, stats = oracle.run_policy(task, key, episodes, causal)
-    own = oracle.predictives(task, traj.actions, traj.observations,
-                             jnp.logical_and(traj.intervened, causal)).action_probs
-    log_own = jnp.log(own)
+    probs = {ref_causal: oracle.predictives(task, traj.actions, traj.observations,
+                                            jnp.logical_and(traj.intervened, ref_causal)
+                                            ).action_probs for ref_causal in (True, False)}
+    log_own = jnp.log(probs[causal])
     row = {k: stats[k] for k in ("mean_reward", "best_action_rate")}
     for ref, ref_causal in (("interventional", True), ("conditional", False)):
-      p = oracle.predictives(task, traj.actions, traj.observations,
-                             jnp.logical_and(traj.intervened, ref_causal)).action_probs
-      row[f"kl_action_{ref}"] = rollout.mean_over_mask(evaluate.kl(p, log_own), traj.mask)
+      row[f"kl_action_{ref}"] = rollout.mean_over_mask(evaluate.kl(probs[ref_causal], log_own),
+                                                       traj.mask)
     out[name] = row
   return out
 
