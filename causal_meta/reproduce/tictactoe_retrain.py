@@ -155,8 +155,7 @@ class Windows(NamedTuple):
 def unique_windows(games: Games) -> Windows:
   """`Windows` of `games`; for the runner's data set U = 157,585 of 4,722,912 positions."""
   context, keys, g, k = exact.window_keys(games.boards, games.num_boards, games.outcome)
-  _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
-                                        return_counts=True)
+  _, first, counts = np.unique(keys, return_index=True, return_counts=True)
   _, context_of, context_counts = np.unique(context, return_inverse=True, return_counts=True)
   tokens = jax.jit(jax.vmap(game_window, (None, 0, 0)))(games, jnp.asarray(g[first]),
                                                           jnp.asarray(k[first]))
@@ -382,7 +381,8 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
     log(f"loss over the whole data set {pretrain['data_loss']:.5f} nats/token, "
         f"{pretrain['data_loss'] - pretrain['floor']:.5f} above its floor "
         f"{pretrain['floor']:.5f} ({time.time() - start:.0f} s); of that excess, by the moves "
-        f"k on the predicted board: " + ", ".join(f"{k}: {v:.5f}" for k, v in enumerate(by_board)))
+        "k on the predicted board: "
+        + ", ".join(f"{k}: {v:.5f}" for k, v in enumerate(by_board)))
   optimizer = optax.adam(c.finetune_learning_rate)
   fine = make_fit(model, optimizer, c.batch_size, c.finetune_updates, c.mix)
   eval_key = jax.random.fold_in(key, 0x5EED)
