@@ -122,8 +122,8 @@ def sample_windows(key: Array, games: Games, batch: int,
   ∝ board_weights[k] (10 weights, one per board k = 0 … 9). Returns (windows int32 [batch, 30],
   weights float32 [batch]): uniform probability / drawn probability, so that the weighted mean
   of a window's loss estimates the uniform mean without bias (`window_loss`); all 1 when
-  uniform. Drawing more windows where the model is far from the data lowers the variance of the
-  gradient without changing what is minimised."""
+  uniform. Drawing more windows where the model is far from the data changes which windows a
+  minibatch spends its updates on, not what is minimised."""
   k_game, k_pos = jax.random.split(key)
   w = jnp.asarray(board_weights or (1.0,) * ttt.MAX_BOARDS, jnp.float32)
   valid = jnp.arange(ttt.MAX_BOARDS)[None] < games.num_boards[:, None]  # [G, 10]
