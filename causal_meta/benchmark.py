@@ -254,7 +254,8 @@ def time_to_target(config, target: float = 0.01, eval_every: int = 20,
   chunk = train.make_train_chunk(train.make_update(task, agent, optimizer, config), eval_every)
   state = train.init_state(agent, optimizer, config.seed)
   eval_key = train.evaluation_key(config.seed)
-  kl_fn = jax.jit(lambda p, k: evaluate.action_kl(task, agent, p, k, config.eval_episodes))
+  kl_fn = train.jit_rarely_run(
+      lambda p, k: evaluate.action_kl(task, agent, p, k, config.eval_episodes))
   t0 = time.perf_counter()
   compiled_chunk = chunk.lower(state).compile()
   compiled_kl = kl_fn.lower(state.params, eval_key).compile()

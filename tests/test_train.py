@@ -386,3 +386,23 @@ def test_progress_bar_and_plain_lines():
   assert len(lines) == 1 and lines[0].startswith("step     50") and "KL(int) 0.01" in lines[0]
   assert "\r" not in stream.getvalue()
   assert progress.format_duration(3725) == "1:02:05"
+
+
+def test_jit_rarely_run_computes_what_jit_computes():
+  """The faster-compiling jit of initialisation and evaluation: the same parameters bit for
+  bit, the same metrics to float tolerance, for each agent kind."""
+  import functools
+  from causal_meta import evaluate
+  for kind in ("lstm", "transformer"):
+    c = config_lib.default()
+    c.agent.kind = kind
+    task, agent = config_lib.validate(c)
+    key = jax.random.PRNGKey(3)
+    params = jax.jit(agent.init)(key)
+    fast = train.jit_rarely_run(agent.init)(key)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(fast)):
+      np.testing.assert_array_equal(a, b)
+    metrics_fn = functools.partial(evaluate.agent_metrics, task, agent, episodes=64)
+    want, got = jax.jit(metrics_fn)(params, key), train.jit_rarely_run(metrics_fn)(params, key)
+    for name in want:
+      np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-6, err_msg=name)
