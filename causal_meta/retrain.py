@@ -173,6 +173,98 @@ def delusion_from_logits(task: Task, traj: rollout.Trajectory,
                                                    opened))
 
 
+def success_conditioned_reference(task: Task, policy: rollout.Policy, traj: rollout.Trajectory,
+                                  key: Array, samples: int) -> Array:
+  """The like-with-like reference of a goal-conditioned model fine-tuned on `policy`'s
+  rollouts (the previous model asked for success) relabelled with their outcome: the data's own
+  P(the lock opens at step t | the steps before t, a_t, the episode succeeds), at every step of
+  the padlock trajectories `traj` [B, T] -> float32 [B, T].
+
+  The previous model's actions depend on the history only, so θ's posterior is the
+  interventional oracle's and P(open at t | …) is its q_t. Opening is success, so by Bayes the
+  reference is q_t / (q_t + (1 − q_t) s_t), s_t the probability that `policy` opens the lock
+  in steps t+1 … T after a closed answer at t: estimated from `samples` continuations, each
+  with θ drawn from its posterior given that answer, `policy` fed the recorded steps through t
+  and then acting, the task answering. Steps before the flips (the random start's reading
+  steps) get q_t = 0 and are not continued."""
+  thetas, log_prior = task.latents()
+  T, A, O = task.horizon, task.num_actions, task.num_observations
+  first = task.num_switches if task.random_start else 0  # the test step: the lock may open
+  q = oracle.predictives(task, traj.actions, traj.observations,
+                         jnp.ones_like(traj.intervened)).observation_probs[..., 1]
+
+  def closed_posteriors(actions, observations):
+    """[T, Θ] log-weights of θ given the steps before t, a_t and a closed answer at t."""
+    def body(carry, step):
+      (state, log_w), (a, o) = carry, step
+      log_o = jax.vmap(lambda th: jax.nn.log_softmax(task.observation_logits(th, state, a)))(
+          thetas)  # [Θ, O]
+      return (task.next_state(state, a, o), log_w + log_o[:, o]), log_w + log_o[:, 0]
+    return jax.lax.scan(body, (task.initial_state(), log_prior), (actions, observations))[1]
+
+  def opens_later(actions, observations, intervened, t, log_w, key):
+    """1.0 if `policy` opens the lock after step t in one continuation (θ ∝ exp(log_w) [Θ]),
+    else 0.0."""
+    k_theta, k_act, k_obs = jax.random.split(key, 3)
+    theta = thetas[jax.random.categorical(k_theta, log_w)]
+    g_act, g_obs = jax.random.gumbel(k_act, (T, A)), jax.random.gumbel(k_obs, (T, O))
+
+    def step(carry, s):
+      policy_carry, state = carry
+      replay = s <= t
+      own = jnp.argmax(policy.action_logits(policy_carry) + g_act[s]).astype(jnp.int32)
+      a = jnp.where(replay, actions[s], own)
+      answer = jnp.argmax(task.observation_logits(theta, state, a) + g_obs[s]).astype(jnp.int32)
+      o = jnp.where(s < t, observations[s], jnp.where(s == t, 0, answer))
+      policy_carry = policy.observe(policy_carry, a, jnp.where(replay, intervened[s], True), o)
+      state = jnp.where(task.done(state), state, task.next_state(state, a, o))
+      return (policy_carry, state), None
+
+    (_, state), _ = jax.lax.scan(step, (policy.initial_carry(), task.initial_state()),
+                                 jnp.arange(T))
+    return task.done(state).astype(jnp.float32)
+
+  def one_episode(args):
+    actions, observations, intervened, key = args
+    positions = jnp.arange(first, T)
+    log_w = closed_posteriors(actions, observations)[first:]
+    keys = jax.random.split(key, (T - first, samples))
+    later = jax.vmap(lambda t, w, ks: jax.vmap(
+        lambda k: opens_later(actions, observations, intervened, t, w, k))(ks))(positions, log_w,
+                                                                                 keys)
+    return jnp.zeros((T,)).at[first:].set(jnp.mean(later, -1))
+
+  keys = jax.random.split(key, traj.actions.shape[0])
+  s = jax.lax.map(one_episode, (traj.actions, traj.observations, traj.intervened, keys))
+  return jnp.where(q > 0, q / jnp.maximum(q + (1.0 - q) * s, 1e-30), 0.0)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 5, 6))
+def like_with_like(task: Task, agent: Agent, params, previous, key: Array, episodes: int,
+                   samples: int) -> dict[str, Array]:
+  """The delusion of the goal-conditioned model `params`, fine-tuned on the success-
+  conditioned rollouts of `previous`, against what that data say
+  (`success_conditioned_reference`) instead of the interventional ideal: on `episodes` of its
+  own success-conditioned rollouts, KL(reference ‖ model) of P(the lock opens), Bernoulli,
+  averaged over the steps App. C's measure uses (`delusion_from_logits`). A model that fits
+  its data perfectly scores 0 up to the Monte Carlo error of `samples` continuations.
+  Returns delusion_like_with_like and the mean reference and model P(open) on those steps."""
+  k_roll, k_ref = jax.random.split(key)
+  traj = rollout.braid(task, agent.policy(params, SUCCESS), k_roll, episodes, expert_prob=0.0)
+  _, obs_logits = agent.teacher_force(params, traj, jnp.full((episodes,), SUCCESS, jnp.int32))
+  ref = success_conditioned_reference(task, agent.policy(previous, SUCCESS), traj, k_ref,
+                                      samples)
+  p_model = jax.nn.softmax(obs_logits)[..., 1]
+  q = oracle.predictives(task, traj.actions, traj.observations,
+                         jnp.ones_like(traj.intervened)).observation_probs[..., 1]
+  possible = traj.mask & prior_uncertain(task, traj) & (q > 0) & (q < 1)
+  bernoulli = lambda p: jnp.stack([1.0 - p, p], -1)
+  kl = evaluate.kl(bernoulli(ref), jnp.log(jnp.clip(bernoulli(p_model), 1e-30, 1.0)))
+  return dict(delusion_like_with_like=rollout.mean_over_mask(kl, possible),
+              reference_p_open=rollout.mean_over_mask(ref, possible),
+              model_p_open=rollout.mean_over_mask(p_model, possible))
+
+
 def delusion_of(task: Task, agent: Agent, params, traj: rollout.Trajectory,
                 outcome: Any = SUCCESS) -> dict[str, Array]:
   """`delusion_from_logits` of the agent (started with `outcome`; None = BOS) on `traj`."""
@@ -192,10 +284,13 @@ def evaluate_delusion(task: Task, agent: Agent, params, key: Array, episodes: in
 def retrain_rounds(task: Task, agent: Agent, params, optimizer, key: Array, *, rounds: int,
                    rollouts_per_round: int, fit, original: Dataset, eval_episodes: int,
                    accumulate: bool = False, fresh_optimizer: bool = True,
+                   like_with_like_episodes: int = 0, like_with_like_samples: int = 32,
                    log=print) -> tuple[list[dict], Any]:
   """R rounds of: roll out (success-conditioned), relabel, fine-tune with `fit`; returns a list
   of per-round dicts (round 0 = the starting model) with delusion and accuracy, and the final
-  params."""
+  params. With `like_with_like_episodes` > 0, rounds ≥ 1 also report `like_with_like` against
+  the previous round's model: the data each round is fine-tuned on when nothing else is mixed
+  in (no `accumulate`, and `fit` without a mix of `original`)."""
   eval_key = jax.random.fold_in(key, 0x5EED)
   rows = [dict(round=0, **_floats(evaluate_delusion(task, agent, params, eval_key,
                                                     eval_episodes)))]
@@ -208,8 +303,13 @@ def retrain_rounds(task: Task, agent: Agent, params, optimizer, key: Array, *, r
         lambda a, b: jnp.concatenate([a, b]), data, new)
     if fresh_optimizer:
       opt_state = optimizer.init(params)
+    previous = params
     params, opt_state, metrics = fit(params, opt_state, k_fit, data, original)
     ev = _floats(evaluate_delusion(task, agent, params, eval_key, eval_episodes))
+    if like_with_like_episodes:
+      ev.update(_floats(like_with_like(task, agent, params, previous,
+                                       jax.random.fold_in(eval_key, 1),
+                                       like_with_like_episodes, like_with_like_samples)))
     rows.append(dict(round=r, data_success_rate=float(jnp.mean(new.outcome == SUCCESS)),
                      final_loss=float(metrics["loss"][-1]), **ev))
     log(_row_text(rows[-1]))
@@ -221,6 +321,8 @@ def _floats(d):
 
 
 def _row_text(row):
+  like = ("" if "delusion_like_with_like" not in row else
+          f"; like with like {row['delusion_like_with_like']:.4f}")
   return (f"round {row['round']}: delusion {row['delusion']:.4f} "
           f"(uncertain steps {row['delusion_uncertain']:.4f}; App. C "
-          f"{row['delusion_app_c']:.4f})  accuracy {row['accuracy']:.4f}")
+          f"{row['delusion_app_c']:.4f}{like})  accuracy {row['accuracy']:.4f}")

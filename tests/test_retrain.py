@@ -127,3 +127,67 @@ def test_fit_lowers_the_loss_on_demonstrations():
   params = agent.init(jax.random.PRNGKey(1))
   _, _, metrics = fit(params, opt.init(params), jax.random.PRNGKey(2), demos, demos)
   assert float(metrics["loss"][-5:].mean()) < 0.5 * float(metrics["loss"][:5].mean())
+
+
+def _brute_force_reference(task, actions, observations, t):
+  """P(opens at t | steps before t, a_t, success within T) when uniformly random actions
+  follow, by enumerating codes and action sequences with the padlock's rules written out."""
+  n, A, T = task.num_switches, task.num_actions, task.horizon
+  codes = [np.asarray(task.code(th)) for th in range(task.num_latents)]
+
+  def apply(sw, s, a):
+    if task.random_start and s <= n:  # reading steps set the start; the test step changes nothing
+      return sw
+    out = sw.copy()
+    if a < n:
+      out[a] ^= 1
+    return out
+
+  sw, consistent = np.zeros(n, int), np.ones(len(codes), bool)
+  for s in range(t):
+    if task.random_start and s < n:
+      sw[s] = observations[s] - 2
+      continue
+    sw = apply(sw, s, actions[s])
+    consistent &= np.array([np.all(sw == c) == (observations[s] == 1) for c in codes])
+  after = apply(sw, t, actions[t])
+
+  def p_later(start, steps, code):
+    if steps == 0:
+      return 0.0
+    total = 0.0
+    for a in range(A):
+      nxt = apply(start, n + 1 if task.random_start else 0, a)
+      total += 1.0 if np.all(nxt == code) else p_later(nxt, steps - 1, code)
+    return total / A
+
+  open_now = np.array([np.all(after == c) for c in codes], float)
+  later = np.array([0.0 if o else p_later(after, T - 1 - t, c) for o, c in zip(open_now, codes)])
+  w = consistent.astype(float)
+  return np.sum(w * open_now) / np.sum(w * (open_now + (1 - open_now) * later))
+
+
+def test_success_conditioned_reference_against_brute_force():
+  """The Monte Carlo reference of the like-with-like delusion, with uniformly random play as the
+  previous model, against exact enumeration of codes and continuations, on two small padlocks
+  (switches from 0, and [D]'s random start read first)."""
+  for task in (tasks.make("padlock", num_switches=3, num_secret=2, horizon=5),
+               tasks.make("padlock", num_switches=3, num_secret=2, random_start=True,
+                          horizon=4 + 4)):
+    policy = rollout.uniform_policy(task)
+    traj = rollout.braid(task, policy, jax.random.PRNGKey(0), 6)
+    ref = np.asarray(jax.jit(lambda tr, k: retrain.success_conditioned_reference(
+        task, policy, tr, k, 4000))(traj, jax.random.PRNGKey(1)))
+    q = np.asarray(retrain.oracle.predictives(
+        task, traj.actions, traj.observations,
+        jnp.ones_like(traj.intervened)).observation_probs[..., 1])
+    checked = 0
+    for b in range(6):
+      for t in range(task.horizon):
+        if not traj.mask[b, t] or not 0 < q[b, t] < 1:
+          continue
+        want = _brute_force_reference(task, np.asarray(traj.actions[b]),
+                                      np.asarray(traj.observations[b]), t)
+        np.testing.assert_allclose(ref[b, t], want, atol=0.03, err_msg=f"{task} {b} {t}")
+        checked += 1
+    assert checked >= 5

@@ -87,6 +87,12 @@ def check(c: ml_collections.ConfigDict) -> None:
   (ValueError naming what is wrong); nothing is compiled or trained."""
   task = tasks.make("padlock", **c.task)
   _agent(task, c, author_tokens=False, num_outcomes=agents.tokens.NUM_OUTCOMES)
+  for name in ("like_with_like_episodes", "like_with_like_samples"):
+    if not isinstance(c[name], int) or c[name] < 0:
+      raise ValueError(f"padlock: {name} must be a non-negative integer, got {c[name]!r}")
+  if c.like_with_like_episodes and not c.like_with_like_samples:
+    raise ValueError("padlock: like_with_like_samples must be positive when "
+                     "like_with_like_episodes is")
   if c.counterfactual_updates:
     config_lib.validate(_counterfactual_config(c))
 
@@ -94,6 +100,7 @@ def check(c: ml_collections.ConfigDict) -> None:
 def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> dict:
   """The whole padlock experiment for config `c` (experiments/padlock_retrain.py); writes
   workdir/results.json and figures/ unless workdir is None. Returns the results dict."""
+  check(c)
   start = time.time()
   task = tasks.make("padlock", **c.task)
   key = jax.random.PRNGKey(c.seed)
@@ -113,7 +120,9 @@ def run(c: ml_collections.ConfigDict, workdir: str | None = None, log=print) -> 
   rows, _ = retrain.retrain_rounds(
       task, gc_agent, params, optimizer, jax.random.fold_in(key, 4), rounds=c.rounds,
       rollouts_per_round=c.rollouts_per_round, fit=fit, original=demos,
-      eval_episodes=c.eval_episodes, accumulate=c.accumulate, log=log)
+      eval_episodes=c.eval_episodes, accumulate=c.accumulate,
+      like_with_like_episodes=c.like_with_like_episodes,
+      like_with_like_samples=c.like_with_like_samples, log=log)
 
   # 3. From scratch: the same goal-conditioned model trained on random play, relabelled.
   randoms = retrain.random_play(task, jax.random.fold_in(key, 5), c.num_random)
@@ -202,6 +211,9 @@ def format_cells(results: dict) -> str | None:
                  f"{cell(ex[key]['delusion_app_c'])} | {cell(learned.get('delusion_app_c'))} |")
     lines.append(f"| {name}: accuracy | {cell(p[key]['accuracy'], True)} | "
                  f"{cell(ex[key]['accuracy'], True)} | {cell(learned.get('accuracy'), True)} |")
+  if len(rows) > 1 and "delusion_like_with_like" in rows[1]:
+    lines.append(f"| fine-tuned: delusion, like with like KL(data ‖ model) | – | 0 | "
+                 f"{cell(rows[1]['delusion_like_with_like'])} |")
   lines.append(f"| from scratch: accuracy | {100 * p['from_scratch']['accuracy']:.4f}% | "
                f"random play {100 * ex['from_scratch']['accuracy']:.4f}% | "
                f"{cell(scratch['accuracy'], True)} |")
@@ -212,25 +224,31 @@ def format_table(results: dict) -> str:
   """Markdown table: ours (one run, or mean ± std over seeds) beside [D] Table 1."""
   p = results["paper_table"]
   f = cell
-  lines = ["| model | delusion (ours) | App. C KL(model ‖ ideal) | accuracy (ours) "
-           "| delusion [D] | accuracy [D] |", "|---|---|---|---|---|---|"]
+  like = any("delusion_like_with_like" in r for r in results["rows"])
+  lines = ["| model | delusion (ours) | App. C KL(model ‖ ideal) | "
+           + ("like with like KL(data ‖ model) | " if like else "")
+           + "accuracy (ours) | delusion [D] | accuracy [D] |",
+           "|---" * (7 if like else 6) + "|"]
+
+  def row(name, cells):  # cells[2] is the like-with-like column, shown if any round has it
+    lines.append(f"| {name} | " + " | ".join(c for i, c in enumerate(cells) if like or i != 2)
+                 + " |")
   for r in results["rows"]:
     ref = p["pretrained"] if r["round"] == 0 else (p["fine_tuned"] if r["round"] == 1 else {})
     name = "pretrained on demonstrations" if r["round"] == 0 else f"retrained, round {r['round']}"
-    lines.append(f"| {name} | {f(r['delusion'])} | {f(r.get('delusion_app_c'))} | "
-                 f"{f(r['accuracy'], True)} | {f(ref.get('delusion'))} | "
-                 f"{f(ref.get('accuracy'), True)} |")
+    row(name, [f(r["delusion"]), f(r.get("delusion_app_c")), f(r.get("delusion_like_with_like")),
+               f(r["accuracy"], True), f(ref.get("delusion")), f(ref.get("accuracy"), True)])
   s = results["from_scratch"]
-  lines.append(f"| from scratch (random play) | {f(s['delusion'])} | "
-               f"{f(s.get('delusion_app_c'))} | {f(s['accuracy'], True)} | – "
-               f"| {f(p['from_scratch']['accuracy'], True)} |")
+  row("from scratch (random play)", [f(s["delusion"]), f(s.get("delusion_app_c")), "–",
+                                     f(s["accuracy"], True), "–",
+                                     f(p["from_scratch"]["accuracy"], True)])
   cf = results["counterfactual"]
-  lines.append(f"| counterfactual teaching | {f(cf['delusion'])} | {f(cf.get('delusion_app_c'))} "
-               f"| {f(cf['accuracy'], True)} | – | – |")
+  row("counterfactual teaching", [f(cf["delusion"]), f(cf.get("delusion_app_c")), "–",
+                                  f(cf["accuracy"], True), "–", "–"])
   o = results["oracle_interventional"]
-  lines.append(f"| interventional oracle policy | 0 | 0 | {f(o['accuracy'], True)} | – | – |")
+  row("interventional oracle policy", ["0", "0", "–", f(o["accuracy"], True), "–", "–"])
   o = results["oracle_conditional"]
-  lines.append(f"| conditional oracle policy | – | – | {f(o['accuracy'], True)} | – | – |")
+  row("conditional oracle policy", ["–", "–", "–", f(o["accuracy"], True), "–", "–"])
   return "\n".join(lines)
 
 

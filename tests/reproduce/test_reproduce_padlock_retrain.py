@@ -34,6 +34,11 @@ def test_padlock_experiment_writes_rows(tmp_path):
   assert [r["round"] for r in results["rows"]] == [0, 1]
   for r in results["rows"]:
     assert r["delusion"] >= 0 and 0 <= r["accuracy"] <= 1
+  # The fine-tuned model also against its own data (the pretrained one has no previous model).
+  assert "delusion_like_with_like" not in results["rows"][0]
+  assert results["rows"][1]["delusion_like_with_like"] >= 0
+  assert 0 <= results["rows"][1]["reference_p_open"] <= 1
+  assert "like with like" in padlock_retrain.format_table(results)
   assert (tmp_path / "figures" / "padlock_retrain.png").exists()
 
 
@@ -52,8 +57,15 @@ def test_the_paper_protocol_runs_with_a_random_start(tmp_path):
 def test_check_names_what_is_wrong():
   c = reproduce.load_config(str(ROOT / "experiments" / "padlock_retrain.py"), "gpu")
   padlock_retrain.check(c)  # the paper's size builds
+  long = reproduce.load_config(str(ROOT / "experiments" / "padlock_retrain.py"), "cpu_paper_47")
+  padlock_retrain.check(long)  # [D]'s game with n + 2^m flips
+  assert long.task["horizon"] == 16 + 15 + 2 ** 5
   c.task = dict(c.task, num_secret=20)
   with pytest.raises(ValueError, match="num_secret"):
+    padlock_retrain.check(c)
+  c = tiny()
+  c.like_with_like_samples = 0
+  with pytest.raises(ValueError, match="like_with_like_samples"):
     padlock_retrain.check(c)
 
 
