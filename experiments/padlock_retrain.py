@@ -77,7 +77,7 @@ def get_config(size: str = "cpu") -> ml_collections.ConfigDict:
     c.rounds = 2
     c.eval_episodes = 10_240
     c.seeds = (0, 1, 2)
-    if size == "cpu_paper_47":  # twice the steps: fewer evaluation episodes, to fit ~10 min
+    if size == "cpu_paper_47":  # twice the steps: fewer evaluation and like-with-like episodes
       c.eval_episodes, c.like_with_like_episodes = 2048, 64
     if size == "gpu":
       c.model = dict(width=384, num_layers=3, num_heads=8)
