@@ -174,7 +174,7 @@ def delusion_from_logits(task: Task, traj: rollout.Trajectory,
 
 
 def success_conditioned_reference(task: Task, policy: rollout.Policy, traj: rollout.Trajectory,
-                                  key: Array, samples: int) -> Array:
+                                  key: Array, samples: int, q: Array | None = None) -> Array:
   """The like-with-like reference of a goal-conditioned model fine-tuned on `policy`'s
   rollouts (the previous model asked for success) relabelled with their outcome: the data's own
   P(the lock opens at step t | the steps before t, a_t, the episode succeeds), at every step of
@@ -186,12 +186,13 @@ def success_conditioned_reference(task: Task, policy: rollout.Policy, traj: roll
   in steps t+1 … T after a closed answer at t: estimated from `samples` continuations, each
   with θ drawn from its posterior given that answer, `policy` fed the recorded steps through t
   and then acting, the task answering. Steps before the flips (the random start's reading
-  steps) get q_t = 0 and are not continued."""
+  steps) get q_t = 0 and are not continued. `q` [B, T]: the oracle's q_t if already computed."""
   thetas, log_prior = task.latents()
   T, A, O = task.horizon, task.num_actions, task.num_observations
   first = task.num_switches if task.random_start else 0  # the test step: the lock may open
-  q = oracle.predictives(task, traj.actions, traj.observations,
-                         jnp.ones_like(traj.intervened)).observation_probs[..., 1]
+  if q is None:
+    q = oracle.predictives(task, traj.actions, traj.observations,
+                           jnp.ones_like(traj.intervened)).observation_probs[..., 1]
 
   def closed_posteriors(actions, observations):
     """[T, Θ] log-weights of θ given the steps before t, a_t and a closed answer at t."""
@@ -252,11 +253,11 @@ def like_with_like(task: Task, agent: Agent, params, previous, key: Array, episo
   k_roll, k_ref = jax.random.split(key)
   traj = rollout.braid(task, agent.policy(params, SUCCESS), k_roll, episodes, expert_prob=0.0)
   _, obs_logits = agent.teacher_force(params, traj, jnp.full((episodes,), SUCCESS, jnp.int32))
-  ref = success_conditioned_reference(task, agent.policy(previous, SUCCESS), traj, k_ref,
-                                      samples)
-  p_model = jax.nn.softmax(obs_logits)[..., 1]
   q = oracle.predictives(task, traj.actions, traj.observations,
                          jnp.ones_like(traj.intervened)).observation_probs[..., 1]
+  ref = success_conditioned_reference(task, agent.policy(previous, SUCCESS), traj, k_ref,
+                                      samples, q)
+  p_model = jax.nn.softmax(obs_logits)[..., 1]
   possible = traj.mask & prior_uncertain(task, traj) & (q > 0) & (q < 1)
   bernoulli = lambda p: jnp.stack([1.0 - p, p], -1)
   kl = evaluate.kl(bernoulli(ref), jnp.log(jnp.clip(bernoulli(p_model), 1e-30, 1.0)))
