@@ -1,19 +1,26 @@
-"""Reproduces one result: `python -m launch.reproduce NAME --workdir=DIR [--quick | --size=S]
-[--check]`.
+"""Reproduces one result: `python -m launch.reproduce NAME --workdir=DIR [--quick | --size=S |
+--config=FILE:S --config.FIELD=VALUE ...] [--check]`.
 
 Writes DIR/results.json and DIR/figures/*.png and prints a short table. NAME is a key of
 `causal_meta.reproduce.RESULTS`; the results of `causal_meta.reproduce.CONFIGS` take their
 config from a file of experiments/ (`get_config(S)`; default: the full run's, 'quick' with
---quick), loaded here by path and passed to the runner; `--check` loads it, has the runner
-check it (`causal_meta.reproduce.CHECKS`: tasks and models built, nothing compiled) and writes
-nothing. Bad input: one `error:` line, exit status 2, nothing written.
+--quick), loaded here by path and passed to the runner. `--config` names the file and its
+argument instead, and lets any field be overridden, as `launch.train` does:
+
+  python -m launch.reproduce tictactoe --workdir=runs/ttt \
+    --config=experiments/tictactoe_retrain.py:cpu --config.pretrain_updates=8000
+
+The runner checks the config first (`causal_meta.reproduce.CHECKS`: tasks and models built,
+nothing compiled); `--check` stops there and writes nothing. Bad input: one `error:` line,
+exit status 2, nothing written.
 """
 
 import os
 
 from absl import app, flags
+from ml_collections import config_flags
 
-from launch import define_check_flag, fail, quiet_logging
+from launch import define_check_flag, fail, parse_flags, quiet_logging
 
 from causal_meta import reproduce
 
@@ -21,6 +28,9 @@ flags.DEFINE_string("workdir", None, "Where results.json and figures/ go.")
 flags.DEFINE_bool("quick", False, "A smaller, faster run (for tests).")
 flags.DEFINE_string("size", None, "For a NAME with a file in experiments/: the get_config "
                     "argument (that file's docstring lists them).")
+config_flags.DEFINE_config_file("config", None, "Instead of --size or --quick: the config "
+                                "file of a NAME with one and its get_config argument "
+                                "(FILE:ARG); --config.FIELD=VALUE overrides a field.")
 define_check_flag()
 FLAGS = flags.FLAGS
 
@@ -42,22 +52,37 @@ def main(argv):
     fail("reproduce: --size and --quick exclude each other (--quick is --size=quick)")
   if FLAGS.size is not None and name not in reproduce.CONFIGS:
     fail(f"reproduce: --size is for {', '.join(sorted(reproduce.CONFIGS))}, not {name}")
-  if name in reproduce.CONFIGS:
+  what = " (quick)" if FLAGS.quick else f" ({FLAGS.size})" if FLAGS.size else ""
+  if FLAGS["config"].present:
+    if name not in reproduce.CONFIGS:
+      fail(f"reproduce: --config is for {', '.join(sorted(reproduce.CONFIGS))}, not {name}")
+    if FLAGS.size is not None or FLAGS.quick:
+      fail("reproduce: --config replaces --size and --quick; pass one of them")
+    try:
+      config = FLAGS.config
+      config.get("size")  # the file is loaded lazily: a missing or broken one fails here
+    except OSError as e:
+      lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+      fail(f"--config: {lines[-1] if lines else e}")
+    what = f" ({FLAGS['config'].config_filename})"
+  elif name in reproduce.CONFIGS:
     file, size = reproduce.CONFIGS[name]
     try:
       config = reproduce.load_config(os.path.join(EXPERIMENTS, file),
                                      "quick" if FLAGS.quick else FLAGS.size or size)
     except ValueError as e:
       fail(str(e).splitlines()[0])
+  # Runners that can validate their config without training do (tasks and agents built).
+  check = reproduce.CHECKS.get(name)
+  if check is not None:
+    try:
+      check(config)
+    except ValueError as e:
+      fail(str(e).splitlines()[0])
+    except (TypeError, KeyError, AttributeError) as e:  # e.g. another experiment's config
+      fail(f"reproduce {name}: the config does not fit this runner ({type(e).__name__}: "
+           f"{str(e).splitlines()[0] if str(e) else ''})")
   if FLAGS.check:
-    # Runners that can validate their config without training do (tasks and agents built).
-    check = reproduce.CHECKS.get(name)
-    if check is not None:
-      try:
-        check(config)
-      except ValueError as e:
-        fail(str(e).splitlines()[0])
-    what = " (quick)" if FLAGS.quick else f" ({FLAGS.size})" if FLAGS.size else ""
     print(f"check: reproduce {name}{what} -> {FLAGS.workdir}")
     return
   reproduce.RESULTS[name](FLAGS.workdir, FLAGS.quick, config)
@@ -65,4 +90,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

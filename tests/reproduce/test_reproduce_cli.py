@@ -1,6 +1,7 @@
 """`python -m launch.reproduce NAME --workdir=DIR`: the names, bad input, and the configs that
 the launcher loads from experiments/."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -75,3 +76,28 @@ def test_check_builds_every_config_and_names_what_is_wrong():
   bad.task = dict(epsilon=2.0)
   with pytest.raises(ValueError, match="epsilon"):
     reproduce.CHECKS["mixed_authors"](bad)
+
+
+def test_config_file_and_overrides_reach_the_runner(tmp_path):
+  """--config=FILE:ARG with --config.FIELD=VALUE, as launch.train takes them: the runner gets
+  the overridden config (checked first; a bad value or a misspelt field is one error line)."""
+  file = "--config=experiments/tictactoe_retrain.py:quick"
+  proc = run(["tictactoe", f"--workdir={tmp_path / 't'}", file, "--config.rounds=1", "--check"])
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.strip() == (f"check: reproduce tictactoe "
+                                 f"(experiments/tictactoe_retrain.py:quick) -> {tmp_path / 't'}")
+  for extra, message in ((["--config.model.num_heads=5"], "num_heads 5"),
+                         (["--config.pretrain_update=3"], "did you mean pretrain_updates"),
+                         (["--size=cpu"], "--config replaces --size")):
+    proc = run(["tictactoe", f"--workdir={tmp_path / 't'}", file, *extra])
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+    assert len(proc.stderr.strip().splitlines()) == 1
+  proc = run(["bandit", f"--workdir={tmp_path / 't'}", file])
+  assert proc.returncode == 2 and "--config is for" in proc.stderr
+  assert not (tmp_path / "t").exists()
+  workdir = tmp_path / "m"
+  proc = run(["mixed_authors", f"--workdir={workdir}",
+              "--config=experiments/mixed_authors.py:quick", "--config.num_updates=10"],
+             timeout=600)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert json.loads((workdir / "results.json").read_text())["num_updates"] == 10
