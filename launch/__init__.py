@@ -33,6 +33,19 @@ def fail(message: str, status: int = 2):
   sys.exit(status)
 
 
+def config_flag():
+  """The value of a `config_flags` --config (None if not given); a config file that cannot be
+  read is one error line (the file is loaded lazily, on first access)."""
+  try:
+    config = flags.FLAGS.config
+    if config is not None:
+      config.get("seed")
+    return config
+  except OSError as e:
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    fail(f"--config: {lines[-1] if lines else e}")
+
+
 def run_training(start):
   """`start()` (a `train.train_and_evaluate` call) with `launch.train`'s exit statuses: 2 for a
   workdir in use or a checkpoint that does not fit, 1 for a non-finite loss, 143 when

@@ -20,7 +20,7 @@ import os
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch import define_check_flag, fail, parse_flags, quiet_logging
+from launch import config_flag, define_check_flag, fail, parse_flags, quiet_logging
 
 from causal_meta import reproduce
 
@@ -58,12 +58,7 @@ def main(argv):
       fail(f"reproduce: --config is for {', '.join(sorted(reproduce.CONFIGS))}, not {name}")
     if FLAGS.size is not None or FLAGS.quick:
       fail("reproduce: --config replaces --size and --quick; pass one of them")
-    try:
-      config = FLAGS.config
-      config.get("size")  # the file is loaded lazily: a missing or broken one fails here
-    except OSError as e:
-      lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-      fail(f"--config: {lines[-1] if lines else e}")
+    config = config_flag()
     what = f" ({FLAGS['config'].config_filename})"
   elif name in reproduce.CONFIGS:
     file, size = reproduce.CONFIGS[name]

@@ -14,8 +14,8 @@ that differs in more than `checkpoints.RESUMABLE_CHANGES` without --allow_config
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch import (define_check_flag, describe, fail, parse_flags, quiet_logging,
-                    run_training)
+from launch import (config_flag, define_check_flag, describe, fail, parse_flags,
+                    quiet_logging, run_training)
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file (get_config()).",
                                 lock_config=True)
@@ -37,13 +37,7 @@ def main(argv):
   from causal_meta import config as config_lib
   from causal_meta import train
   from causal_meta import workdir as workdir_lib
-  try:
-    config = FLAGS.config
-    if config is not None:
-      config.get("task")  # the file is loaded lazily: a missing or broken one fails here
-  except OSError as e:
-    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-    fail(f"--config: {lines[-1] if lines else e}")
+  config = config_flag()
   if config is None:
     fail("--config is required (e.g. --config=experiments/bandit.py)")
   if not FLAGS.workdir:

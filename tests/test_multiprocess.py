@@ -29,6 +29,7 @@ def _free_port() -> int:
 
 def _env(devices: int = 1) -> dict:
   env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
+  env.pop("JAX_COMPILATION_CACHE_DIR", None)  # two processes at once (tests/conftest.py)
   env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
   return env
 

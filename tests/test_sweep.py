@@ -8,7 +8,6 @@ import os
 import jax
 import numpy as np
 import pytest
-from jax.experimental.compilation_cache import compilation_cache
 
 from causal_meta import checkpoints
 from causal_meta import config as config_lib
@@ -86,22 +85,7 @@ def _rows(path):
     return [{k: v for k, v in r.items() if k != "wall_seconds"} for r in csv.DictReader(f)]
 
 
-@pytest.fixture
-def compile_once(tmp_path):
-  """A persistent compilation cache for one test: runs whose programs are the same (a grid
-  over `seed`, or a run trained twice) compile them once, ~8x less CPU per later run."""
-  saved = {k: getattr(jax.config, k) for k in (
-      "jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")}
-  jax.config.update("jax_compilation_cache_dir", str(tmp_path / "jax_cache"))
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-  compilation_cache.reset_cache()  # the cache reads its settings once
-  yield
-  for k, v in saved.items():
-    jax.config.update(k, v)
-  compilation_cache.reset_cache()
-
-
-def test_two_shards_and_collect_match_the_unsharded_sweep(tmp_path, compile_once):
+def test_two_shards_and_collect_match_the_unsharded_sweep(tmp_path):
   """Each shard writes only its runs and its own table; `collect` refuses while a run is
   missing (writing nothing), then writes the unsharded sweep's results.csv rows."""
   base = tiny_config(10)
