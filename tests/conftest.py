@@ -2,7 +2,8 @@
 as subprocesses, compile many identical programs (the default bandit's update, a run resumed
 after a kill, a notebook's cells). Each pytest-xdist worker has its own temporary folder, so
 that no two processes write one entry at once (JAX writes an entry in place, unlocked); the
-two-process tests leave it off (tests/test_multiprocess.py). Removed when the worker ends."""
+two-process test gives each of its processes a folder of its own (tests/test_multiprocess.py).
+Removed when the worker ends."""
 
 import os
 import shutil

@@ -27,10 +27,14 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _env(devices: int = 1) -> dict:
+def _env(devices: int = 1, process: int | None = None) -> dict:
   env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
-  env.pop("JAX_COMPILATION_CACHE_DIR", None)  # two processes at once (tests/conftest.py)
   env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  cache = env.pop("JAX_COMPILATION_CACHE_DIR", None)  # this worker's (tests/conftest.py)
+  if cache and process is not None:
+    # A folder per process id: no two processes write one entry at once, and a restarted
+    # process finds what it compiled before.
+    env["JAX_COMPILATION_CACHE_DIR"] = os.path.join(cache, f"process_{process}")
   return env
 
 
@@ -41,7 +45,8 @@ def _start(workdir, num_updates: int, port: int) -> list[subprocess.Popen]:
        f"--config.num_updates={num_updates}", "--config.distributed.enabled=True",
        f"--config.distributed.coordinator_address=localhost:{port}",
        "--config.distributed.num_processes=2", f"--config.distributed.process_id={i}"],
-      cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+      cwd=ROOT, env=_env(process=i), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+      text=True)
       for i in range(2)]
 
 
