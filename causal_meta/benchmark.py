@@ -147,10 +147,15 @@ def format_top_ops(rows: list[dict]) -> str:
 
 
 def measure(config, repeats: int = 5, profile_dir: str | None = None,
-            donate: bool = True) -> dict:
+            donate: bool = True, rounds: int = 1, between=None) -> dict:
   """Times one setting (see the module docstring of launch/benchmark.py). `profile_dir`:
   also trace two chunks of the full update there and add their costliest ops (`top_ops`).
-  donate: the train chunk reuses the state's buffers (as training does)."""
+  donate: the train chunk reuses the state's buffers (as training does).
+
+  rounds: time the full update this many times (`repeats` chunks each; the row reports the
+  median round), calling `between()` before each round: a peer timed in turn with it sees
+  the same drift in the machine's speed. The rounds' ms per update, and what `between`
+  returned, are the row's `round_ms_per_update` and `between`."""
   task, agent = config_lib.validate(config)
   optimizer = train.make_optimizer(config)
   update = train.make_update(task, agent, optimizer, config)
@@ -166,8 +171,13 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
   def run_chunk():
     holder[0], holder[1] = compiled(holder[0])
     return holder[1]
-  run_chunk()  # warm-up
-  seconds = _median_seconds(run_chunk, repeats)
+  jax.block_until_ready(run_chunk())  # warm-up, finished before a peer runs beside it
+  round_seconds, beside = [], []
+  for _ in range(rounds):
+    if between is not None:
+      beside.append(between())
+    round_seconds.append(_median_seconds(run_chunk, repeats))
+  seconds = statistics.median(round_seconds)
   packed = None
   if "packed" in holder[1]:
     # The update's only `cond` picks the packed learning pass (the cheaper branch) where the
@@ -210,6 +220,8 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
       updates_per_second=K / seconds, env_steps_per_second=K * B * T / seconds,
       rollout_env_steps_per_second=B * T / roll_seconds,
       ms_per_update=1e3 * seconds / K, rollout_ms=1e3 * roll_seconds,
+      round_ms_per_update=[1e3 * t / K for t in round_seconds],
+      between=beside if between is not None else None,
       learning_ms=learn_seconds and 1e3 * learn_seconds, scan_unroll=config.scan_unroll,
       microbatches=config.microbatches, donate=donate,
       attention_chunk=config.agent.attention_chunk,

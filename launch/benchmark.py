@@ -9,7 +9,8 @@ task instance. `--target_kl` instead times training from scratch to that KL. `--
 instead compiles each setting for an H100 on this machine (no GPU needed, JAX's CUDA plugin
 is) and prints the memory, kernels and estimated bytes per update of the compiled program
 (`causal_meta.experimental.aot`). `--peer` also times the PyTorch eager peer
-(launch/peer_torch.py) right after each setting and prints the ratio. `--check` only validates
+(launch/peer_torch.py) in turn with each setting's timed chunks, `--peer_rounds` times, and
+prints the median of the rounds' ratios and each round's. `--check` only validates
 the settings and lists them.
 
   python -m launch.benchmark --agent=lstm --batch_sizes=256,4096,65536 --horizons=20
@@ -24,6 +25,7 @@ import importlib.util
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 
@@ -65,9 +67,11 @@ flags.DEFINE_string("profile_dir", None, "Also trace two chunks of each setting 
 flags.DEFINE_enum("aot", None, ["h100"], "Instead of timing: compile each setting here for "
                   "this GPU, without one (needs jax[cuda12]), and print what the compiled "
                   "program says: memory, kernels and estimated bytes moved per update.")
-flags.DEFINE_bool("peer", False, "After each setting, time the PyTorch eager peer "
+flags.DEFINE_bool("peer", False, "With each setting, time the PyTorch eager peer "
                   "(launch/peer_torch.py, an LSTM on the bandit; needs torch) at the same B, T "
                   "and hidden size, and print its env-steps/s and the ratio.")
+flags.DEFINE_integer("peer_rounds", 3, "--peer: alternate the peer and this setting's timed "
+                     "chunks this many times; the ratio is the median of the rounds' ratios.")
 flags.DEFINE_string("json", None, "Also write the rows to this JSON file.")
 define_check_flag()
 FLAGS = flags.FLAGS
@@ -109,7 +113,7 @@ def main(argv):
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  for name in ("eval_every", "eval_episodes", "max_updates"):
+  for name in ("eval_every", "eval_episodes", "max_updates", "peer_rounds"):
     if FLAGS[name].value < 1:
       print(f"error: --{name} must be a positive integer, got {FLAGS[name].value}",
             file=sys.stderr)
@@ -151,7 +155,13 @@ def main(argv):
       profile_dir = FLAGS.profile_dir and os.path.join(
           FLAGS.profile_dir, f"{config.agent.kind}_B{config.batch_size}_T"
           f"{config.task[config.task.name].horizon}")
-      return benchmark.measure(config, FLAGS.repeats, profile_dir, FLAGS.donate)
+      if not FLAGS.peer:
+        return benchmark.measure(config, FLAGS.repeats, profile_dir, FLAGS.donate)
+      # The peer runs before each round of timed chunks: both see the same drift in speed.
+      run_peer = lambda: peer(config.batch_size, config.task.bandit.horizon,
+                              config.agent.hidden, FLAGS.repeats * FLAGS.updates_per_call)
+      return with_peer(benchmark.measure(config, FLAGS.repeats, profile_dir, FLAGS.donate,
+                                         FLAGS.peer_rounds, run_peer))
   else:
     header, fmt = benchmark.TARGET_HEADER, benchmark.format_target_row
     measure = lambda config: benchmark.time_to_target(
@@ -175,16 +185,30 @@ def main(argv):
       if row.get("top_kernels"):  # --aot
         print(aot.format_top(row["top_kernels"]), flush=True)
       if FLAGS.peer:
-        row.update(peer(config.batch_size, config.task.bandit.horizon, config.agent.hidden,
-                        FLAGS.repeats * FLAGS.updates_per_call))
-        row["ratio_to_peer"] = row["env_steps_per_second"] / row["peer_env_steps_per_second"]
+        rounds = ", ".join(f"{r['ratio']:.2f}" for r in row["peer_rounds"])
         print(f"| peer: PyTorch eager LSTM {config.agent.hidden} | {config.batch_size} | "
               f"{config.task.bandit.horizon} | {row['peer_env_steps_per_second']:.3g} "
-              f"env-steps/s | ratio {row['ratio_to_peer']:.2f} |", flush=True)
+              f"env-steps/s | ratio {row['ratio_to_peer']:.2f} (rounds: {rounds}) |",
+              flush=True)
     rows.append(row)
     if FLAGS.json:  # after every row: a run cut short by its time limit keeps what it measured
       with open(FLAGS.json, "w") as f:
         json.dump(rows, f, indent=1)
+
+
+def with_peer(row: dict) -> dict:
+  """A row measured with `peer` between its rounds, plus: each round's env-steps/s of both and
+  their ratio (`peer_rounds`), the peer's median env-steps/s and the median ratio."""
+  steps = row["batch_size"] * row["horizon"]
+  rounds = [dict(env_steps_per_second=steps / (ms / 1e3),
+                 peer_env_steps_per_second=p["peer_env_steps_per_second"])
+            for ms, p in zip(row["round_ms_per_update"], row["between"])]
+  for r in rounds:
+    r["ratio"] = r["env_steps_per_second"] / r["peer_env_steps_per_second"]
+  median = lambda key: statistics.median(r[key] for r in rounds)
+  return dict(row, peer_rounds=rounds, peer_output=row["between"][-1]["peer_output"],
+              peer_env_steps_per_second=median("peer_env_steps_per_second"),
+              ratio_to_peer=median("ratio"))
 
 
 def peer(batch_size: int, horizon: int, hidden: int, updates: int) -> dict:

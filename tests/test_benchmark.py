@@ -207,18 +207,33 @@ def test_peer_is_refused_where_it_cannot_run():
 
 def test_peer_runs_beside_each_setting(tmp_path):
   """With torch installed, each row gets the peer's env-steps/s at the same B, T and hidden
-  size, and the ratio of the two (without torch: the one-line error)."""
+  size in each of --peer_rounds rounds, each round's ratio, and their median (without torch:
+  the one-line error)."""
   out = tmp_path / "rows.json"
-  proc = _benchmark("--peer", "--batch_sizes=4", "--horizons=3", "--hidden=8", "--repeats=1",
-                    "--updates_per_call=2", f"--json={out}")
+  proc = _benchmark("--peer", "--peer_rounds=3", "--batch_sizes=4", "--horizons=3",
+                    "--hidden=8", "--repeats=1", "--updates_per_call=2", f"--json={out}")
   if importlib.util.find_spec("torch") is None:
     assert proc.returncode == 2 and "--peer needs torch" in proc.stderr
     return
   assert proc.returncode == 0, proc.stderr[-2000:]
   (row,) = json.loads(out.read_text())
   assert row["peer_output"].startswith("torch B=4 T=3: ")
-  assert row["ratio_to_peer"] == row["env_steps_per_second"] / row["peer_env_steps_per_second"]
+  rounds = row["peer_rounds"]
+  assert len(rounds) == len(row["round_ms_per_update"]) == 3
+  for r, ms in zip(rounds, row["round_ms_per_update"]):
+    np.testing.assert_allclose(r["env_steps_per_second"], 4 * 3 / (ms / 1e3), rtol=1e-12)
+    assert r["ratio"] == r["env_steps_per_second"] / r["peer_env_steps_per_second"]
+  assert row["ratio_to_peer"] == sorted(r["ratio"] for r in rounds)[1]
+  assert row["peer_env_steps_per_second"] == sorted(
+      r["peer_env_steps_per_second"] for r in rounds)[1]
+  assert row["ms_per_update"] == sorted(row["round_ms_per_update"])[1]
   assert "| peer: PyTorch eager LSTM 8 | 4 | 3 |" in proc.stdout
+  assert "(rounds: " in proc.stdout
+
+
+def test_peer_rounds_must_be_positive():
+  proc = _benchmark("--peer", "--peer_rounds=0")
+  assert proc.returncode == 2 and "--peer_rounds must be a positive integer" in proc.stderr
 
 
 def test_the_time_to_target_measures_the_runs_kl():

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The 2-core CPU table of BENCHMARKS.md: the LSTM and the transformer at B = 256, 1,024 and
-# 4,096, T = 20 and 100, each setting followed by the PyTorch eager peer at the same B and T
-# (`--peer`: needs torch), then the time to KL <= 0.01 for seeds 0-2. Run from the repository
-# root with nothing else running. Writes grid.txt (each command, its table, its wall time and
-# peak RSS) and grid.json (each command and its rows) beside this file.
+# 4,096, T = 20 and 100, each setting timed in turn with the PyTorch eager peer at the same B
+# and T (`--peer`: needs torch; 3 rounds each), then the time to KL <= 0.01 for seeds 0-2.
+# Run from the repository root with nothing else running. Writes grid.txt (each command, its
+# table, its wall time and peak RSS) and grid.json (each command and its rows) beside this file.
 set -u
 d=docs/results/cpu_benchmarks
 tmp=$(mktemp -d)
