@@ -114,7 +114,7 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
                                 (T, task.num_latents)),)
     log_transition = task.log_latent_transition()
 
-  def step(carry, noise_t):
+  def step(carry, noise_t, last=False):
     policy_carry, state, theta_t = carry
     g_agent, g_expert, u_author, g_obs = noise_t[:4]
     action_logits = policy.action_logits(policy_carry)
@@ -131,7 +131,8 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
     logits = ((action_logits, policy.observation_logits(policy_carry, action,
                                                         jnp.logical_not(by_expert)))
               if with_logits else None)
-    policy_carry = policy.observe(policy_carry, action, jnp.logical_not(by_expert), obs)
+    if not last:
+      policy_carry = policy.observe(policy_carry, action, jnp.logical_not(by_expert), obs)
     next_state = jnp.where(active, task.next_state(state, action, obs), state)
     out = Trajectory(
         theta=None, actions=action, expert_actions=expert_action, observations=obs,
@@ -140,12 +141,17 @@ def episode(task: Task, policy: Policy, key: Array, theta: Array,
         best_actions=task.best_action(theta_t, state).astype(jnp.int32),
         expert_log_probs=jax.nn.log_softmax(expert_logits) if expert_policy else None,
         latents=theta_t if task.changes_latent else None)
-    if task.changes_latent:  # Θ_{t+1} ~ P(· | θ_t), after the world answered with θ_t
+    if task.changes_latent and not last:  # Θ_{t+1} ~ P(· | θ_t), after the world answered
       theta_t = jnp.argmax(log_transition[theta_t] + noise_t[4]).astype(jnp.int32)
     return (policy_carry, next_state, theta_t), (out, logits)
 
   init = (policy.initial_carry(), task.initial_state(), jnp.asarray(theta, jnp.int32))
-  _, (traj, logits) = jax.lax.scan(step, init, noise, unroll=scan_unroll)
+  # Steps 1 … T-1 in the loop, step T after it without `observe`: nothing reads the memory
+  # after the last action, so a neural policy runs T cell steps per episode, not T + 1.
+  carry, out = jax.lax.scan(step, init, jax.tree.map(lambda x: x[:-1], noise),
+                            unroll=scan_unroll)
+  _, last = step(carry, jax.tree.map(lambda x: x[-1], noise), last=True)
+  traj, logits = jax.tree.map(lambda x, y: jnp.concatenate([x, y[None]]), out, last)
   traj = traj._replace(theta=theta)
   return (traj, logits) if with_logits else traj
 

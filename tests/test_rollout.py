@@ -61,6 +61,22 @@ def test_demonstration_rollouts_do_not_run_the_agent(kind):
   assert not bool(acted.intervened.any())
 
 
+def test_the_policy_observes_every_step_but_the_last():
+  """Step t's action is drawn from what the policy observed of steps 1 … t-1, and nothing
+  reads its memory after step T: `observe` runs T - 1 times per episode."""
+  task = tasks.make("bandit")
+  calls = []
+  base = rollout.uniform_policy(task)
+  # The carry counts the observations; the action logits favour arm (count mod A).
+  policy = base._replace(
+      initial_carry=lambda: jnp.zeros((), jnp.int32),
+      action_logits=lambda c: 50.0 * jax.nn.one_hot(c % task.num_actions, task.num_actions),
+      observe=lambda c, a, i, o: jax.debug.callback(lambda: calls.append(1)) or c + 1)
+  traj = jax.jit(lambda k: rollout.braid(task, policy, k, 1))(jax.random.PRNGKey(0))
+  np.testing.assert_array_equal(traj.actions[0], np.arange(task.horizon) % task.num_actions)
+  assert len(calls) == task.horizon - 1
+
+
 def test_padlock_masks_steps_after_the_lock_opens():
   task = tasks.make("padlock")
   traj = rollout.braid(task, rollout.uniform_policy(task), jax.random.PRNGKey(2), 256, 1.0)

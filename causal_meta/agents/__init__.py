@@ -297,7 +297,8 @@ def _build_builtin(kind: str, task: Task, author_tokens: bool = True, num_outcom
     if o["width"] % o["num_heads"]:
       raise ValueError(f"agent: 'width' ({o['width']}) must be divisible by 'num_heads' "
                        f"({o['num_heads']})")
-    # T + 1 positions: acting also feeds interaction T (read by no prediction).
+    # T + 1 positions, one more than an episode reads: a shorter table of learned
+    # positions would draw every transformer's initial parameters differently.
     module = Transformer(vocab, task.num_actions, task.num_observations,
                          max_len=task.horizon + 1, width=o["width"],
                          num_layers=o["num_layers"], num_heads=o["num_heads"],
