@@ -40,7 +40,8 @@ class Policy(NamedTuple):
 
   initial_carry: () -> carry, the memory before the first action.
   action_logits: carry -> float [A], logits of the next action.
-  observe: (carry, action int [], intervened bool [], observation int []) -> carry.
+  observe: (carry, action int [], intervened bool [], observation int []) -> carry; called
+    after every step but an episode's last (nothing reads the memory after it).
   observation_logits: (carry, action int [], intervened bool []) -> float [O], the predicted
     observation given the action about to be taken; needed only by `braid(with_logits=True)`.
   """

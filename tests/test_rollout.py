@@ -73,6 +73,7 @@ def test_the_policy_observes_every_step_but_the_last():
       action_logits=lambda c: 50.0 * jax.nn.one_hot(c % task.num_actions, task.num_actions),
       observe=lambda c, a, i, o: jax.debug.callback(lambda: calls.append(1)) or c + 1)
   traj = jax.jit(lambda k: rollout.braid(task, policy, k, 1))(jax.random.PRNGKey(0))
+  jax.effects_barrier()  # every callback has run
   np.testing.assert_array_equal(traj.actions[0], np.arange(task.horizon) % task.num_actions)
   assert len(calls) == task.horizon - 1
 
