@@ -36,10 +36,9 @@ HEADER = ("| device | agent | B | T | compile s | updates/s | env-steps/s | roll
 def matmul_flops(fn, *args, branch=max) -> float:
   """FLOPs of the matrix products `fn(*args)` performs: 2·(output size)·(contracted size) per
   `dot_general`, multiplied by enclosing `scan` lengths and Pallas grids; a `cond` counts the
-  `branch` (max:
-  its costliest, min: its cheapest) of its branches' counts, a `while` body once (its trip
-  count is unknown). Elementwise work is not counted: this is the work a matrix unit can do,
-  the numerator of a utilisation figure."""
+  `branch` (max: its costliest, min: its cheapest) of its branches' counts, a `while` body
+  once (its trip count is unknown), a `shard_map` body once per device. Elementwise work is
+  not counted: this is the work a matrix unit can do, the numerator of a utilisation figure."""
   return _jaxpr_flops(jax.make_jaxpr(fn)(*args).jaxpr, branch)
 
 
@@ -72,6 +71,8 @@ def _jaxpr_flops(jaxpr, branch=max) -> float:
       total += eqn.params["length"] * sum(subs)
     elif name == "pallas_call":  # the kernel runs once per program of its grid
       total += math.prod(eqn.params["grid_mapping"].grid) * sum(subs)
+    elif name == "shard_map":  # its body runs once per device, on that device's share
+      total += eqn.params["mesh"].size * sum(subs)
     else:
       total += sum(subs)
   return total
@@ -212,9 +213,11 @@ def measure(config, repeats: int = 5, profile_dir: str | None = None,
   device = jax.devices()[0]
   stats = device.memory_stats() if hasattr(device, "memory_stats") else None
   peak = PEAK_FLOPS.get(device.device_kind, {}).get("float32")
+  peak = peak and peak * jax.device_count()
   achieved = flops / seconds if flops else None
   return dict(
-      device=device.device_kind, platform=device.platform, jax_version=jax.__version__,
+      device=device_name(), devices=jax.device_count(), platform=device.platform,
+      jax_version=jax.__version__,
       task=task.name, agent=config.agent.kind, teaching=config.teaching, batch_size=B,
       horizon=T, updates_per_call=K, compile_seconds=compile_seconds,
       updates_per_second=K / seconds, env_steps_per_second=K * B * T / seconds,
@@ -241,6 +244,12 @@ def out_of_memory(error: Exception) -> str | None:
   if "RESOURCE_EXHAUSTED" not in text and "out of memory" not in text.lower():
     return None
   return text.splitlines()[0].split(": ")[-1]
+
+
+def device_name() -> str:
+  """The device kind, with the count when the batch is split over several: "cpu ×2"."""
+  n = jax.device_count()
+  return jax.devices()[0].device_kind + (f" ×{n}" if n > 1 else "")
 
 
 def format_row(r: dict) -> str:
@@ -281,11 +290,12 @@ def time_to_target(config, target: float = 0.01, eval_every: int = 20,
     if kl <= target:
       break
   after_compile = time.perf_counter() - t0
-  device = jax.devices()[0]
-  return dict(device=device.device_kind, platform=device.platform, jax_version=jax.__version__,
+  return dict(device=device_name(), devices=jax.device_count(),
+              platform=jax.devices()[0].platform, jax_version=jax.__version__,
               task=task.name, agent=config.agent.kind, batch_size=config.batch_size,
               seed=config.seed, learning_rate=config.optim.learning_rate,
-              eval_episodes=config.eval_episodes, target=target, reached=kl <= target, kl_action_interventional=kl, updates=step,
+              eval_episodes=config.eval_episodes, target=target, reached=kl <= target,
+              kl_action_interventional=kl, updates=step,
               env_steps=step * config.batch_size * task.horizon,
               compile_seconds=compile_seconds, seconds_after_compile=after_compile,
               total_seconds=time.perf_counter() - start)

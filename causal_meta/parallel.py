@@ -1,10 +1,16 @@
 """Data parallelism: one mesh axis, `data`, over every device; the batch of episodes is split
 over it, parameters and optimizer state are replicated.
 
-The training code is written for one device and told where the batch axis lives with
-`with_sharding_constraint`; XLA's SPMD partitioner splits the rollout and the learning pass and
-inserts the all-reduce of the gradients (the loss is a mean over the batch, so the all-reduced
-gradient is the single-device one). One device is a mesh of one: the same code path.
+The update's gradient is computed per device (`jax.shard_map`, in `train`): each device rolls
+out and differentiates its share of the batch, and the losses and gradients are all-reduced
+once per update, each device's weighted by its share of the steps (the losses are means over
+steps, so the result is the single-device one up to float rounding). Evaluation and the rest
+are written for one device and told where the batch axis lives with
+`with_sharding_constraint`; XLA's SPMD partitioner splits them. On one device the update runs
+without `shard_map`: no weighting, no all-reduce.
+
+On a CPU, `JAX_NUM_CPU_DEVICES=2` (JAX's setting, read when it starts) makes two devices of
+one machine, so that each core runs half of the batch (BENCHMARKS.md).
 
 Multi-process: set `config.distributed.enabled = True` and start the same program in every
 process; `initialize_distributed` calls `jax.distributed.initialize()` (coordinator, process

@@ -3,15 +3,17 @@
 One update = a braided rollout under the current parameters (plain data, no gradient through
 the sampled actions) + the factual and counterfactual losses on the agent's predictions (for
 a recurrent agent, those it made while acting, differentiated through the rollout; for the
-transformer, a teacher-forced pass over the trajectory) + an optax step. `lax.scan` runs `updates_per_call` of them inside one `jit` with the state
-donated; the host loop only logs, checks for non-finite losses, checkpoints and reports progress
-between chunks. `train_and_evaluate(config, workdir)` is the whole job, callable from a notebook;
-given the same workdir again it resumes from the latest checkpoint, and because update i uses
+transformer, a teacher-forced pass over the trajectory) + an optax step. `lax.scan` runs
+`updates_per_call` of them inside one `jit` with the state donated; the host loop only logs,
+checks for non-finite losses, checkpoints and reports progress between chunks.
+`train_and_evaluate(config, workdir)` is the whole job, callable from a notebook; given the
+same workdir again it resumes from the latest checkpoint, and because update i uses
 fold_in(key, i) a resumed run is bitwise the uninterrupted one (on CPU).
 
 Data parallel over every device (`causal_meta.parallel`): the state is replicated, the batch of
-episodes split over the mesh axis `data`, and XLA partitions the update; one device is a mesh
-of one, the same program. `config.distributed = True` spans the hosts of a multi-host job.
+episodes split over the mesh axis `data`; each device acts and differentiates on its share, and
+the losses and gradients are all-reduced once per update. `config.distributed = True` spans the
+hosts of a multi-host job.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import PartitionSpec as P
 
 from causal_meta import config as config_lib
 from causal_meta import checkpoints, evaluate, losses, parallel, plots, rollout
@@ -115,10 +118,11 @@ def make_act(task: Task, agent: Agent, config, mesh=None):
 
 def _make_run(task: Task, agent: Agent, config, mesh=None, with_logits: bool = False):
   """(params, keys [B, 2], θ int [B]) (`rollout.episode_keys`) -> the rollouts (with
-  `with_logits`, also the policy's logits; `rollout.braid`), split over `mesh`.
+  `with_logits`, also the policy's logits; `rollout.braid`), split over `mesh`; mesh=False:
+  not constrained (inside `_per_device`, where each device runs its own share).
 
   Only the output is constrained; XLA propagates the split back through the rollout, so each
-  device simulates its B/n episodes (and forward into the learning that reads them).
+  device simulates its B/n episodes (and forward into the evaluation that reads them).
   """
   mesh = parallel.data_mesh() if mesh is None else mesh
   expert_prob = rollout.expert_prob_for(config.teaching, config.mixed_prob)
@@ -128,7 +132,7 @@ def _make_run(task: Task, agent: Agent, config, mesh=None, with_logits: bool = F
     out = rollout.run_episodes(task, agent.policy(params), keys, theta, expert_prob,
                                scan_unroll=config.scan_unroll, expert_policy=expert_policy,
                                with_logits=with_logits)
-    return parallel.shard_batch(out, mesh)
+    return out if mesh is False else parallel.shard_batch(out, mesh)
 
   return run
 
@@ -165,9 +169,15 @@ def make_value_and_grad(task: Task, agent: Agent, config, mesh=None):
   With `config.microbatches` = k > 1 the update runs on k slices of the batch in turn
   (`lax.scan`), and their losses and gradients are summed, each weighted by its share of the
   batch's steps (the losses are means over steps): the same numbers up to float rounding.
+
+  On a mesh of n > 1 devices (default: every device) each device runs all of this on its
+  B/n episodes (`_per_device`), and the losses and gradients are combined in the same way:
+  one all-reduce per update.
   """
+  mesh = parallel.data_mesh() if mesh is None else mesh
+  split = mesh.size > 1
   if agent.learns_in_rollout:
-    act = _make_run(task, agent, config, mesh, with_logits=True)
+    act = _make_run(task, agent, config, not split and mesh, with_logits=True)
 
     def rollout_loss(params, keys, theta):
       traj, (action_logits, obs_logits) = act(params, keys, theta)
@@ -181,7 +191,7 @@ def make_value_and_grad(task: Task, agent: Agent, config, mesh=None):
       (loss, (parts, traj)), grads = grad_fn(params, *batch)
       return (loss, parts), grads, traj
   else:
-    act = _make_run(task, agent, config, mesh)
+    act = _make_run(task, agent, config, not split and mesh)
     grad_fn = jax.value_and_grad(make_loss(agent, config), has_aux=True)
     per_row = config.agent.packing
     if per_row > 1 and agent.packs_episodes:
@@ -199,11 +209,31 @@ def make_value_and_grad(task: Task, agent: Agent, config, mesh=None):
 
   if config.microbatches > 1:
     slice_grad = _in_microbatches(slice_grad, config.microbatches)
+  if split:
+    slice_grad = _per_device(slice_grad, mesh)
 
   def value_and_grad(params, key):
     return slice_grad(params, rollout.episode_keys(task, key, config.batch_size))
 
   return value_and_grad
+
+
+def _per_device(slice_grad, mesh):
+  """`slice_grad(params, batch) -> ((loss, parts), grads, traj)` run by each device of `mesh`
+  on its share of the batch (`jax.shard_map`), each device's losses and gradients weighted by
+  its share of the steps that happened, summed over the devices. Partitioned by XLA instead,
+  the recurrent agents' gradient was all-reduced once per time step, inside the backward loop."""
+  def local(params, batch):
+    value, grads, traj = slice_grad(params, batch)
+    steps = jnp.sum(traj.mask.astype(jnp.float32))
+    total = jnp.maximum(jax.lax.psum(steps, parallel.AXIS), 1.0)
+    value, grads = jax.tree.map(lambda x: jax.lax.psum(steps * x, parallel.AXIS) / total,
+                                (value, grads))
+    return value, grads, traj
+
+  # check_vma=False: the rollout's scans start from carries made of the replicated parameters.
+  return jax.shard_map(local, mesh=mesh, in_specs=(P(), P(parallel.AXIS)),
+                       out_specs=(P(), P(), P(parallel.AXIS)), check_vma=False)
 
 
 def _in_microbatches(slice_grad, k: int):

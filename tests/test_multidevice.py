@@ -49,6 +49,34 @@ out["state_replicated"] = all(x.sharding.is_fully_replicated for x in jax.tree.l
 hlo = chunk.lower(new_state).compile().as_text()
 out["global_shapes"] = len(re.findall(r"\[64,32\]", hlo))
 out["local_shapes"] = len(re.findall(r"\[8,32\]", hlo))
+# Each all-reduce sits in the body of the chunk's loop over its 2 updates, none in a loop over
+# time steps: the gradient is reduced once per update.
+trips = {m[0]: int(m[1]) for m in
+         re.findall(r'body=%([^,\s]+).*?known_trip_count":\{"n":"(\d+)"', hlo)}
+computation, reduced_in = None, []
+for line in hlo.splitlines():
+  if line and not line[0].isspace() and line.rstrip().endswith("{"):
+    computation = line.split()[1 if line.startswith("ENTRY") else 0].lstrip("%")
+  elif " all-reduce(" in line:
+    reduced_in.append(trips.get(computation))
+out["all_reduce_loop_trips"] = reduced_in
+
+# The gradient on 8 devices is the gradient on one, for the transformer and for microbatches.
+for name, field, value in (("transformer", "agent.kind", "transformer"),
+                           ("microbatches", "microbatches", 2)):
+  g = config_lib.default()
+  g.batch_size = g.eval_episodes = 64
+  g.agent.hidden = g.agent.width = 32
+  g.agent.num_layers = 1
+  section, _, leaf = field.rpartition(".")
+  (g[section] if section else g)[leaf] = value
+  g_task, g_agent = config_lib.validate(g)
+  params = g_agent.init(jax.random.PRNGKey(3))
+  grads = [jax.jit(train.make_value_and_grad(g_task, g_agent, g, m))(params,
+                                                                     jax.random.PRNGKey(4))
+           for m in (mesh8, mesh1)]
+  out[name] = [[float(np.max(np.abs(np.asarray(a) - np.asarray(b)))), float(np.max(np.abs(b)))]
+               for a, b in zip(jax.tree.leaves(grads[0][:2]), jax.tree.leaves(grads[1][:2]))]
 
 # (b) The same run on 8 devices and on a mesh of one.
 runs = {n: train.train_and_evaluate(c, verbose=False, mesh=m)
@@ -100,6 +128,17 @@ def test_the_batch_is_split_over_the_devices(result):
   assert result["shard_shapes"] == [[8, 20]]          # B/8 episodes x T steps per device
   assert result["global_shapes"] == 0 and result["local_shapes"] > 0
   assert result["state_replicated"] and result["steps"] == 4
+
+
+def test_the_gradient_is_all_reduced_once_per_update(result):
+  assert result["all_reduce_loop_trips"] and set(result["all_reduce_loop_trips"]) == {2}
+
+
+@pytest.mark.parametrize("case", ["transformer", "microbatches"])
+def test_eight_devices_compute_the_gradient_of_one(result, case):
+  # Leaves of (loss, parts) and of the gradient: [max |8 devices - 1 device|, max |1 device|].
+  for diff, scale in result[case]:
+    assert diff <= 1e-6 + 1e-4 * scale, result[case]
 
 
 def test_eight_devices_train_like_one(result):
