@@ -122,7 +122,7 @@ def _make_run(task: Task, agent: Agent, config, mesh=None, with_logits: bool = F
   not constrained (inside `_per_device`, where each device runs its own share).
 
   Only the output is constrained; XLA propagates the split back through the rollout, so each
-  device simulates its B/n episodes (and forward into the evaluation that reads them).
+  device simulates its B/n episodes (and forward into what reads them).
   """
   mesh = parallel.data_mesh() if mesh is None else mesh
   expert_prob = rollout.expert_prob_for(config.teaching, config.mixed_prob)
@@ -177,7 +177,7 @@ def make_value_and_grad(task: Task, agent: Agent, config, mesh=None):
   mesh = parallel.data_mesh() if mesh is None else mesh
   split = mesh.size > 1
   if agent.learns_in_rollout:
-    act = _make_run(task, agent, config, not split and mesh, with_logits=True)
+    act = _make_run(task, agent, config, False if split else mesh, with_logits=True)
 
     def rollout_loss(params, keys, theta):
       traj, (action_logits, obs_logits) = act(params, keys, theta)
@@ -191,7 +191,7 @@ def make_value_and_grad(task: Task, agent: Agent, config, mesh=None):
       (loss, (parts, traj)), grads = grad_fn(params, *batch)
       return (loss, parts), grads, traj
   else:
-    act = _make_run(task, agent, config, not split and mesh)
+    act = _make_run(task, agent, config, False if split else mesh)
     grad_fn = jax.value_and_grad(make_loss(agent, config), has_aux=True)
     per_row = config.agent.packing
     if per_row > 1 and agent.packs_episodes:
@@ -221,8 +221,9 @@ def make_value_and_grad(task: Task, agent: Agent, config, mesh=None):
 def _per_device(slice_grad, mesh):
   """`slice_grad(params, batch) -> ((loss, parts), grads, traj)` run by each device of `mesh`
   on its share of the batch (`jax.shard_map`), each device's losses and gradients weighted by
-  its share of the steps that happened, summed over the devices. Partitioned by XLA instead,
-  the recurrent agents' gradient was all-reduced once per time step, inside the backward loop."""
+  its share of the steps that happened, summed over the devices: one all-reduce. (Left to
+  XLA's partitioner, a recurrent agent's gradient is all-reduced at every time step, inside the
+  backward loop.)"""
   def local(params, batch):
     value, grads, traj = slice_grad(params, batch)
     steps = jnp.sum(traj.mask.astype(jnp.float32))

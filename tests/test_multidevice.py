@@ -1,6 +1,7 @@
 """Data parallelism on 8 simulated CPU devices (a subprocess with
-XLA_FLAGS=--xla_force_host_platform_device_count=8): the batch is really split, training
-matches the single-device run, and a batch the devices can't split is a config error."""
+XLA_FLAGS=--xla_force_host_platform_device_count=8): the batch is really split, the gradient
+is all-reduced once per update, training and the gradient (LSTM, transformer, microbatches)
+match the single-device run, and a batch the devices can't split is a config error."""
 
 import json
 import os
@@ -99,8 +100,9 @@ out["default_mesh"] = train.train_and_evaluate(c, verbose=False)["mesh_size"]
 
 # (c) Batches the 8 devices can't split.
 errors = []
-for field, value in (("batch_size", 100), ("eval_episodes", 4)):
+for field, value in (("batch_size", 100), ("eval_episodes", 4), ("microbatches", 16)):
   bad = config_lib.default()
+  bad.batch_size = bad.eval_episodes = 64
   bad[field] = value
   try:
     config_lib.validate(bad)
@@ -154,8 +156,10 @@ def test_the_oracles_deploy_on_the_split_batch_too(result):
 
 
 def test_a_batch_the_devices_cannot_split_is_a_one_line_error(result):
-  batch, evals = result["errors"]
-  assert "\n" not in batch and "\n" not in evals
+  batch, evals, microbatches = result["errors"]
+  assert "\n" not in batch + evals + microbatches
   assert re.search(r"config\.batch_size \(100\) must be a multiple of the device count \(8\)"
                    r".*multiples of 8, e\.g\. 96 or 104", batch)
   assert re.search(r"config\.eval_episodes \(4\) .*device count \(8\).*e\.g\. 8 or 16", evals)
+  assert re.search(r"config\.microbatches: must divide each device's share of the batch "
+                   r"\(batch_size 64 / 8 devices = 8\), got 16", microbatches)

@@ -4,20 +4,28 @@
 # and T (`--peer`: needs torch; 3 rounds each), then the time to KL <= 0.01 for seeds 0-2.
 # Run from the repository root with nothing else running. Writes grid.txt (each command, its
 # table, its wall time and peak RSS) and grid.json (each command and its rows) beside this file.
+# `grid.sh two_devices` runs it all with JAX_NUM_CPU_DEVICES=2 (each core runs half of every
+# batch) and writes grid_two_devices.txt and .json instead.
 set -u
 d=docs/results/cpu_benchmarks
+name=grid
+if [ "${1:-}" = two_devices ]; then
+  export JAX_NUM_CPU_DEVICES=2
+  name=grid_two_devices
+fi
 tmp=$(mktemp -d)
 n=0
-: > "$d/grid.txt"
+: > "$d/$name.txt"
 b() {
   n=$((n + 1))
   echo "python -m launch.benchmark $*" > "$tmp/$n.cmd"
-  echo "\$ python -m launch.benchmark $*" >> "$d/grid.txt"
+  echo "\$ ${JAX_NUM_CPU_DEVICES:+JAX_NUM_CPU_DEVICES=$JAX_NUM_CPU_DEVICES }python -m launch.benchmark $*" \
+    >> "$d/$name.txt"
   /usr/bin/time -v -o "$tmp/time" .venv/bin/python -m launch.benchmark "$@" \
-    --json="$tmp/$n.json" 2>&1 | grep -v -i warn | tee -a "$d/grid.txt"
+    --json="$tmp/$n.json" 2>&1 | grep -v -i warn | tee -a "$d/$name.txt"
   grep -E 'Elapsed|Maximum resident' "$tmp/time" \
-    | sed 's/^[[:space:]]*/# \/usr\/bin\/time -v: /' >> "$d/grid.txt"
-  echo >> "$d/grid.txt"
+    | sed 's/^[[:space:]]*/# \/usr\/bin\/time -v: /' >> "$d/$name.txt"
+  echo >> "$d/$name.txt"
 }
 b --peer --agent=lstm --batch_sizes=256,1024,4096 --horizons=20,100
 b --peer --agent=transformer --batch_sizes=256,1024,4096 --horizons=20
@@ -26,7 +34,7 @@ b --peer --agent=transformer --batch_sizes=4096 --horizons=100 --updates_per_cal
 for seed in 0 1 2; do
   b --target_kl=0.01 --batch_sizes=256 --seed=$seed
 done
-python3 - "$tmp" "$n" "$d/grid.json" <<'PY'
+python3 - "$tmp" "$n" "$d/$name.json" <<'PY'
 import json, sys
 tmp, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 runs = []
