@@ -15,6 +15,7 @@ the settings and lists them.
 
   python -m launch.benchmark --agent=lstm --batch_sizes=256,4096,65536 --horizons=20
   python -m launch.benchmark --peer --batch_sizes=256,1024 --horizons=20  # beside PyTorch
+  JAX_NUM_CPU_DEVICES=2 python -m launch.benchmark --peer  # the batch split over two CPU cores
   python -m launch.benchmark --agent=transformer --batch_sizes=4096 --horizons=20,200
   python -m launch.benchmark --target_kl=0.01 --batch_sizes=256   # time to KL_int <= 0.01
   python -m launch.benchmark --batch_sizes=4096 --profile_dir=runs/prof  # + costliest kernels
