@@ -252,7 +252,7 @@ def validate(config, num_devices: int | None = None, task: tasks.Task | None = N
   for path in ("batch_size", "eval_episodes"):
     parallel.check_divisible(path, config[path], num_devices)
   share = config.batch_size // num_devices
-  if num_devices > 1 and share % config.microbatches:
+  if share % config.microbatches:
     raise ValueError(f"config.microbatches: must divide each device's share of the batch "
                      f"(batch_size {config.batch_size} / {num_devices} devices = {share}), "
                      f"got {config.microbatches}")

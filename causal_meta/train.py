@@ -112,19 +112,18 @@ def init_state(agent: Agent, optimizer, seed: int, mesh=None) -> TrainState:
 def make_act(task: Task, agent: Agent, config, mesh=None):
   """The acting half of an update: (params, key) -> Trajectory [B, T] of braided rollouts
   under `params`, the batch axis split over `mesh`'s `data` axis (default: every device)."""
-  run = _make_run(task, agent, config, mesh)
+  run = _make_run(task, agent, config, parallel.data_mesh() if mesh is None else mesh)
   return lambda params, key: run(params, *rollout.episode_keys(task, key, config.batch_size))
 
 
 def _make_run(task: Task, agent: Agent, config, mesh=None, with_logits: bool = False):
   """(params, keys [B, 2], θ int [B]) (`rollout.episode_keys`) -> the rollouts (with
-  `with_logits`, also the policy's logits; `rollout.braid`), split over `mesh`; mesh=False:
+  `with_logits`, also the policy's logits; `rollout.braid`), split over `mesh`; mesh=None:
   not constrained (inside `_per_device`, where each device runs its own share).
 
   Only the output is constrained; XLA propagates the split back through the rollout, so each
   device simulates its B/n episodes (and forward into what reads them).
   """
-  mesh = parallel.data_mesh() if mesh is None else mesh
   expert_prob = rollout.expert_prob_for(config.teaching, config.mixed_prob)
   expert_policy = config.loss.expert_target == "policy"
 
@@ -132,7 +131,7 @@ def _make_run(task: Task, agent: Agent, config, mesh=None, with_logits: bool = F
     out = rollout.run_episodes(task, agent.policy(params), keys, theta, expert_prob,
                                scan_unroll=config.scan_unroll, expert_policy=expert_policy,
                                with_logits=with_logits)
-    return out if mesh is False else parallel.shard_batch(out, mesh)
+    return out if mesh is None else parallel.shard_batch(out, mesh)
 
   return run
 
@@ -177,7 +176,7 @@ def make_value_and_grad(task: Task, agent: Agent, config, mesh=None):
   mesh = parallel.data_mesh() if mesh is None else mesh
   split = mesh.size > 1
   if agent.learns_in_rollout:
-    act = _make_run(task, agent, config, False if split else mesh, with_logits=True)
+    act = _make_run(task, agent, config, None if split else mesh, with_logits=True)
 
     def rollout_loss(params, keys, theta):
       traj, (action_logits, obs_logits) = act(params, keys, theta)
@@ -191,7 +190,7 @@ def make_value_and_grad(task: Task, agent: Agent, config, mesh=None):
       (loss, (parts, traj)), grads = grad_fn(params, *batch)
       return (loss, parts), grads, traj
   else:
-    act = _make_run(task, agent, config, False if split else mesh)
+    act = _make_run(task, agent, config, None if split else mesh)
     grad_fn = jax.value_and_grad(make_loss(agent, config), has_aux=True)
     per_row = config.agent.packing
     if per_row > 1 and agent.packs_episodes:
