@@ -228,6 +228,34 @@ def test_scan_unroll_changes_no_number():
                              plain.teacher_force(params, out[0])[0], rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("cell,kept,autodiff", [("lstm", 8, 13), ("gru", 5, 10)])
+def test_the_backward_pass_keeps_the_activations_not_their_derivatives(cell, kept, autodiff,
+                                                                       monkeypatch):
+  """Differentiated through the rollout, a recurrent agent keeps per step the gates'
+  activations (and the carries and the head's input), not also each one's derivative as
+  autodiff alone does (`recurrent._keep_activations`); the gradient is the same."""
+  task = tasks.make("bandit", horizon=6)
+  agent = agents.make(cell, task, **SIZES)
+  params = agent.init(jax.random.PRNGKey(0))
+
+  def loss(p):
+    traj, logits = rollout.braid(task, agent.policy(p), jax.random.PRNGKey(1), 8,
+                                 with_logits=True)
+    return losses.teaching_loss(*logits, jax.lax.stop_gradient(traj))[0]
+
+  def per_step_residuals_and_gradient():
+    _, backward = jax.vjp(loss, params)  # a pytree whose leaves are the kept residuals
+    stacks = [x for x in jax.tree.leaves(backward) if x.shape == (5, 8, SIZES["hidden"])]
+    return len(stacks), backward(1.0)[0]
+
+  count, grad = per_step_residuals_and_gradient()
+  monkeypatch.setattr(recurrent, "_cell", recurrent._cell.__wrapped__)  # autodiff alone
+  plain_count, plain_grad = per_step_residuals_and_gradient()
+  assert (count, plain_count) == (kept, autodiff)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8),
+               grad, plain_grad)
+
+
 def test_first_fit_decreasing_places_every_episode_without_overlap():
   """Every episode gets its own columns inside one row; a batch with more tokens than the
   rows hold does not fit. Checked on a brute-force occupancy grid."""
